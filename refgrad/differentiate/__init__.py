@@ -1,0 +1,1 @@
+"""Differentiation: reverse mode (exact chain rule) and Taylor-mode directional derivatives."""

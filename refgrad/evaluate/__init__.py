@@ -1,0 +1,1 @@
+"""Evaluation: number backends, the forward pass, and precision certification."""

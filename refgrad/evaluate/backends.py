@@ -1,0 +1,387 @@
+"""Interchangeable number backends: arrays of mpf, mpmath intervals, arb balls, or numpy floats.
+
+A backend is an immutable object; its precision applies only inside `with b.context():`,
+so the global mpmath/flint precision is never left changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from collections.abc import Iterator
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from refgrad.errors import KinkError, RefgradError
+
+_OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+LOG2_10 = 3.321928094887362
+
+
+def digits_to_bits(digits: float) -> int:
+    return int(np.ceil(digits * LOG2_10))
+
+
+def _rational(r: Any) -> Fraction:
+    """An exact rational from an int, float, Fraction or sympy Rational."""
+    if hasattr(r, "p") and hasattr(r, "q"):
+        return Fraction(int(r.p), int(r.q))
+    return Fraction(r)
+
+
+class Backend:
+    """Common interface; object-array backends share the elementwise machinery below."""
+
+    name = "abstract"
+    is_float = False
+    rigorous = False
+    dtype: Any = object
+    prec = 0
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    # -- arrays ------------------------------------------------------------------------------
+    def asarray(self, x: Any) -> np.ndarray:
+        """Exact conversion of a float/int array (or a scalar) to this backend."""
+        raise NotImplementedError
+
+    def const(self, r: Any) -> Any:
+        raise NotImplementedError
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.full(shape, self.const(0), dtype=object)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.matmul(a, b)
+
+    def where(self, c: Any, x: Any, y: Any) -> np.ndarray:
+        return np.where(c, x, y)
+
+    def compare(self, op: str, x: Any, y: Any) -> np.ndarray:
+        return np.asarray(_OPS[op](x, y), dtype=bool)
+
+    def max(self, x: np.ndarray, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def to_mpf(self, x: Any) -> Any:
+        """Midpoint as mpf (exact for mp; the centre of an interval or ball)."""
+        return x
+
+    def radius(self, x: Any) -> Any:
+        """A rigorous error bound for rigorous backends; None otherwise."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name}{'' if self.is_float else f' {self.prec} bits'}>"
+
+
+def _ufunc(f: Any, nin: int = 1) -> Any:
+    return np.frompyfunc(f, nin, 1)
+
+
+class MP(Backend):
+    """mpmath mpf numbers at `prec` bits (round to nearest in every operation)."""
+
+    name = "mp"
+
+    def __init__(self, prec: int):
+        if prec < 53:
+            raise ValueError("mp backend needs at least 53 bits so float inputs stay exact")
+        self.prec = prec
+        self._consts: dict = {}
+
+    def context(self):
+        return mpmath.workprec(self.prec)
+
+    def asarray(self, x):
+        a = np.asarray(x)
+        if a.dtype == object:
+            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+        if a.dtype.kind == "f":
+            a = a.astype(np.float64)
+        out = np.empty(a.shape, dtype=object)
+        flat = out.reshape(-1)
+        flat[:] = [mpmath.mpf(v) for v in a.reshape(-1).tolist()]
+        return out
+
+    def const(self, r):
+        c = self._consts.get(r)
+        if c is None:
+            q = _rational(r)
+            c = self._consts[r] = mpmath.mpf(q.numerator) / q.denominator
+        return c
+
+    exp = staticmethod(_ufunc(mpmath.exp))
+    log = staticmethod(_ufunc(mpmath.log))
+    tanh = staticmethod(_ufunc(mpmath.tanh))
+    sqrt = staticmethod(_ufunc(mpmath.sqrt))
+    sign = staticmethod(_ufunc(mpmath.sign))
+    pow = staticmethod(_ufunc(mpmath.power, 2))
+
+    @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+
+class IV(Backend):
+    """mpmath interval arithmetic: every value is an interval that contains the exact one.
+
+    iv has no tanh: it is computed as 1 - 2/(exp(2x)+1), an enclosure built from iv's exp.
+    Comparisons that intervals cannot decide (the point is at, or within the enclosure of,
+    a kink) raise KinkError rather than guess.
+    """
+
+    name = "iv"
+    rigorous = True
+
+    def __init__(self, prec: int):
+        if prec < 53:
+            raise ValueError("iv backend needs at least 53 bits so float inputs stay exact")
+        self.prec = prec
+        self._consts: dict = {}
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        old = mpmath.iv.prec
+        mpmath.iv.prec = self.prec
+        try:
+            yield
+        finally:
+            mpmath.iv.prec = old
+
+    def asarray(self, x):
+        a = np.asarray(x)
+        if a.dtype == object:
+            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+        a = a.astype(np.float64) if a.dtype.kind == "f" else a
+        out = np.empty(a.shape, dtype=object)
+        out.reshape(-1)[:] = [mpmath.iv.mpf(v) for v in a.reshape(-1).tolist()]
+        return out
+
+    def const(self, r):
+        c = self._consts.get(r)
+        if c is None:
+            q = _rational(r)
+            c = self._consts[r] = mpmath.iv.mpf(q.numerator) / q.denominator
+        return c
+
+    exp = staticmethod(_ufunc(mpmath.iv.exp))
+    log = staticmethod(_ufunc(mpmath.iv.log))
+    sqrt = staticmethod(_ufunc(mpmath.iv.sqrt))
+    pow = staticmethod(_ufunc(lambda a, b: mpmath.iv.exp(b * mpmath.iv.log(a)), 2))
+
+    def tanh(self, x):
+        one = self.const(1)
+        return np.subtract(one, np.divide(2 * one, np.add(self.exp(np.multiply(2, x)), one)))
+
+    @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+    def sign(self, x):
+        return _ufunc(self._sign1)(x)
+
+    def _sign1(self, v):
+        if v.a > 0:
+            return self.const(1)
+        if v.b < 0:
+            return self.const(-1)
+        if v.a == 0 and v.b == 0:
+            return self.const(0)
+        raise KinkError(f"interval {v} straddles 0: sign is undecidable at this precision")
+
+    def compare(self, op, x, y):
+        return np.asarray(_ufunc(lambda a, b: _decide_iv(op, a, b), 2)(x, y), dtype=bool)
+
+    def max(self, x, axis, keepdims=False):
+        lo = np.max(_ufunc(lambda v: v.a)(x), axis=axis, keepdims=keepdims)
+        hi = np.max(_ufunc(lambda v: v.b)(x), axis=axis, keepdims=keepdims)
+        return np.asarray(_ufunc(lambda a, b: mpmath.iv.mpf([a, b]), 2)(lo, hi), dtype=object)
+
+    def to_mpf(self, x):
+        return _ufunc(lambda v: mpmath.mpf(v.mid.a))(x)
+
+    def radius(self, x):
+        return _ufunc(lambda v: mpmath.mpf(v.delta.b) / 2)(x)
+
+
+def _decide_iv(op: str, a: Any, b: Any) -> bool:
+    d = mpmath.iv.mpf(a) - b
+    if d.a > 0:  # a > b certainly
+        return op in (">", ">=", "!=")
+    if d.b < 0:
+        return op in ("<", "<=", "!=")
+    if d.a == 0 and d.b == 0:
+        return op in (">=", "<=", "==")
+    raise KinkError(f"cannot decide {a} {op} {b} with intervals: the point is at or near a kink")
+
+
+class ARB(Backend):
+    """python-flint arb balls (midpoint + radius): rigorous and fast (arb_mat for matmul)."""
+
+    name = "arb"
+    rigorous = True
+
+    def __init__(self, prec: int):
+        try:
+            import flint
+        except ImportError:  # pragma: no cover - exercised only without the extra
+            raise RefgradError(
+                "the 'arb' backend needs python-flint: pip install 'refgrad[fast]'"
+            ) from None
+        self.flint = flint
+        self.prec = prec
+        self._consts: dict = {}
+        arb = flint.arb
+        self.exp = _ufunc(arb.exp)
+        self.log = _ufunc(arb.log)
+        self.tanh = _ufunc(arb.tanh)
+        self.sqrt = _ufunc(arb.sqrt)
+        self.sign = _ufunc(self._sign1)
+        self.pow = _ufunc(lambda a, b: a**b, 2)
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        ctx = self.flint.ctx
+        old = ctx.prec
+        ctx.prec = self.prec
+        try:
+            yield
+        finally:
+            ctx.prec = old
+
+    def asarray(self, x):
+        a = np.asarray(x)
+        if a.dtype == object:
+            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+        a = a.astype(np.float64) if a.dtype.kind == "f" else a
+        out = np.empty(a.shape, dtype=object)
+        out.reshape(-1)[:] = [self.flint.arb(v) for v in a.reshape(-1).tolist()]
+        return out
+
+    def const(self, r):
+        c = self._consts.get(r)
+        if c is None:
+            q = _rational(r)
+            c = self._consts[r] = self.flint.arb(q.numerator) / q.denominator
+        return c
+
+    @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+    def _sign1(self, v):
+        if v > 0:
+            return self.const(1)
+        if v < 0:
+            return self.const(-1)
+        if v.is_zero():
+            return self.const(0)
+        raise KinkError(f"ball {v} contains 0: sign is undecidable at this precision")
+
+    def compare(self, op, x, y):
+        return np.asarray(_ufunc(lambda a, b: _decide_arb(op, a, b), 2)(x, y), dtype=bool)
+
+    def matmul(self, a, b):
+        if a.ndim == 2 and b.ndim == 2 and a.size and b.size:
+            m = self.flint.arb_mat(a.tolist()) * self.flint.arb_mat(b.tolist())
+            out = np.empty((a.shape[0], b.shape[1]), dtype=object)
+            out.reshape(-1)[:] = m.entries()
+            return out
+        return np.matmul(a, b)
+
+    def max(self, x, axis, keepdims=False):
+        arb = self.flint.arb
+        return np.asarray(
+            _ufunc(lambda u, v: arb.max(u, v) if hasattr(arb, "max") else _arb_max(u, v), 2).reduce(
+                x, axis=axis, keepdims=keepdims
+            ),
+            dtype=object,
+        )
+
+    def to_mpf(self, x):
+        return _ufunc(lambda v: mpmath.mpf(tuple(int(t) for t in v.mid().man_exp())))(x)
+
+    def radius(self, x):
+        return _ufunc(lambda v: mpmath.mpf(tuple(int(t) for t in v.rad().man_exp())))(x)
+
+
+def _arb_max(u: Any, v: Any) -> Any:
+    if u >= v:
+        return u
+    if v >= u:
+        return v
+    return (u + v + abs(u - v)) / 2
+
+
+def _decide_arb(op: str, a: Any, b: Any) -> bool:
+    d = a - b
+    if d > 0:
+        return op in (">", ">=", "!=")
+    if d < 0:
+        return op in ("<", "<=", "!=")
+    if d.is_zero():
+        return op in (">=", "<=", "==")
+    raise KinkError(f"cannot decide {a} {op} {b} with balls: the point is at or near a kink")
+
+
+class Float(Backend):
+    """numpy in a given float dtype: what a correct float implementation computes."""
+
+    is_float = True
+
+    def __init__(self, dtype: Any):
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ValueError(f"float backend needs a float dtype, got {self.dtype}")
+        self.name = self.dtype.name
+        self.prec = int(np.finfo(self.dtype).nmant) + 1
+
+    def context(self):
+        return np.errstate(all="ignore")
+
+    def asarray(self, x):
+        a = np.asarray(x)
+        if a.dtype == object:
+            a = np.vectorize(lambda v: float(_rational(v)), otypes=[np.float64])(a)
+        return a.astype(self.dtype)
+
+    def const(self, r):
+        return self.dtype.type(float(_rational(r)))
+
+    def zeros(self, shape):
+        return np.zeros(shape, dtype=self.dtype)
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    tanh = staticmethod(np.tanh)
+    sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    pow = staticmethod(np.power)
+
+
+@lru_cache(maxsize=None)
+def get_backend(name: str, prec: int = 0) -> Backend:
+    """Backend by name: 'mp', 'iv', 'arb' (with prec in bits) or a float dtype name."""
+    if name == "mp":
+        return MP(prec)
+    if name == "iv":
+        return IV(prec)
+    if name == "arb":
+        return ARB(prec)
+    if name in ("float64", "float32", "float16"):
+        return Float(name)
+    raise ValueError(f"unknown backend {name!r}: use mp, iv, arb, float64, float32 or float16")
