@@ -10,13 +10,15 @@ import contextlib
 import operator
 from collections.abc import Iterator
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import mpmath
+from mpmath import libmp
 import numpy as np
 
 from refgrad.errors import KinkError, RefgradError
+from refgrad.evaluate.precision import round_to_dtype
 
 _OPS = {
     ">": operator.gt,
@@ -91,6 +93,13 @@ def _ufunc(f: Any, nin: int = 1) -> Any:
     return np.frompyfunc(f, nin, 1)
 
 
+def _objects(f: Any, a: np.ndarray) -> np.ndarray:
+    """f over an object array, always returning an object array (also for 0-d input)."""
+    out = np.empty(a.shape, dtype=object)
+    out.reshape(-1)[:] = [f(v) for v in a.reshape(-1).tolist()]
+    return out
+
+
 class MP(Backend):
     """mpmath mpf numbers at `prec` bits (round to nearest in every operation)."""
 
@@ -108,7 +117,7 @@ class MP(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+            return _objects(self.scalar, a)
         if a.dtype.kind == "f":
             a = a.astype(np.float64)
         out = np.empty(a.shape, dtype=object)
@@ -122,6 +131,10 @@ class MP(Backend):
             q = _rational(r)
             c = self._consts[r] = mpmath.mpf(q.numerator) / q.denominator
         return c
+
+    def scalar(self, v):
+        """An exact number (mpf kept as is, float, int, rational) on this backend."""
+        return v if isinstance(v, mpmath.mpf) else self.const(v)
 
     exp = staticmethod(_ufunc(mpmath.exp))
     log = staticmethod(_ufunc(mpmath.log))
@@ -164,7 +177,7 @@ class IV(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+            return _objects(self.scalar, a)
         a = a.astype(np.float64) if a.dtype.kind == "f" else a
         out = np.empty(a.shape, dtype=object)
         out.reshape(-1)[:] = [mpmath.iv.mpf(v) for v in a.reshape(-1).tolist()]
@@ -176,6 +189,9 @@ class IV(Backend):
             q = _rational(r)
             c = self._consts[r] = mpmath.iv.mpf(q.numerator) / q.denominator
         return c
+
+    def scalar(self, v):
+        return mpmath.iv.mpf(v) if isinstance(v, mpmath.mpf) else self.const(v)
 
     exp = staticmethod(_ufunc(mpmath.iv.exp))
     log = staticmethod(_ufunc(mpmath.iv.log))
@@ -211,10 +227,18 @@ class IV(Backend):
         return np.asarray(_ufunc(lambda a, b: mpmath.iv.mpf([a, b]), 2)(lo, hi), dtype=object)
 
     def to_mpf(self, x):
-        return _ufunc(lambda v: mpmath.mpf(v.mid.a))(x)
+        return np.asarray(_ufunc(lambda v: _iv_mid_rad(v)[0])(x), dtype=object)
 
     def radius(self, x):
-        return _ufunc(lambda v: mpmath.mpf(v.delta.b) / 2)(x)
+        return np.asarray(_ufunc(lambda v: _iv_mid_rad(v)[1])(x), dtype=object)
+
+
+def _iv_mid_rad(v: Any) -> tuple[Any, Any]:
+    """Exact midpoint and half-width of an interval (no rounding to the global precision)."""
+    lo, hi = (v._mpi_ if hasattr(v, "_mpi_") else mpmath.iv.mpf(v)._mpi_)
+    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, 0), -1)
+    rad = libmp.mpf_shift(libmp.mpf_sub(hi, lo, 0), -1)
+    return mpmath.mp.make_mpf(mid), mpmath.mp.make_mpf(rad)
 
 
 def _decide_iv(op: str, a: Any, b: Any) -> bool:
@@ -265,7 +289,7 @@ class ARB(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            return _ufunc(self.const)(a).astype(object) if a.ndim else np.asarray(self.const(a.item()), dtype=object)
+            return _objects(self.scalar, a)
         a = a.astype(np.float64) if a.dtype.kind == "f" else a
         out = np.empty(a.shape, dtype=object)
         out.reshape(-1)[:] = [self.flint.arb(v) for v in a.reshape(-1).tolist()]
@@ -277,6 +301,12 @@ class ARB(Backend):
             q = _rational(r)
             c = self._consts[r] = self.flint.arb(q.numerator) / q.denominator
         return c
+
+    def scalar(self, v):
+        if isinstance(v, mpmath.mpf):
+            sign, man, exp, _ = v._mpf_
+            return self.flint.arb(-int(man) if sign else int(man)) * self.flint.arb(2) ** int(exp)
+        return self.const(v)
 
     @staticmethod
     def abs(x):
@@ -312,10 +342,16 @@ class ARB(Backend):
         )
 
     def to_mpf(self, x):
-        return _ufunc(lambda v: mpmath.mpf(tuple(int(t) for t in v.mid().man_exp())))(x)
+        return np.asarray(_ufunc(lambda v: _arb_mpf(v.mid()))(x), dtype=object)
 
     def radius(self, x):
-        return _ufunc(lambda v: mpmath.mpf(tuple(int(t) for t in v.rad().man_exp())))(x)
+        return np.asarray(_ufunc(lambda v: _arb_mpf(v.rad()))(x), dtype=object)
+
+
+def _arb_mpf(v: Any) -> Any:
+    """An exact arb midpoint/radius (a binary float) as mpf."""
+    m, e = v.man_exp()
+    return mpmath.mp.make_mpf(libmp.from_man_exp(int(m), int(e)))
 
 
 def _arb_max(u: Any, v: Any) -> Any:
@@ -355,7 +391,8 @@ class Float(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            a = np.vectorize(lambda v: float(_rational(v)), otypes=[np.float64])(a)
+            a = np.vectorize(lambda v: float(round_to_dtype(v, np.float64)) if isinstance(v, mpmath.mpf) else float(_rational(v)),
+                             otypes=[np.float64])(a)
         return a.astype(self.dtype)
 
     def const(self, r):
@@ -373,7 +410,7 @@ class Float(Backend):
     pow = staticmethod(np.power)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_backend(name: str, prec: int = 0) -> Backend:
     """Backend by name: 'mp', 'iv', 'arb' (with prec in bits) or a float dtype name."""
     if name == "mp":

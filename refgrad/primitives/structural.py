@@ -16,13 +16,14 @@ from refgrad.primitives.registry import defstructural
 
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum g down to `shape` (the adjoint of numpy broadcasting)."""
+    dtype = g.dtype
     extra = g.ndim - len(shape)
     if extra:
         g = g.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    return np.asarray(g, dtype=g.dtype).reshape(shape)
+    return np.asarray(g, dtype=dtype).reshape(shape)
 
 
 def _arr(x: Any, like: np.ndarray) -> np.ndarray:

@@ -143,7 +143,11 @@ def reshape(a: Tensor, shape: Sequence[int] | int) -> Tensor:
 
 
 def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
-    axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(int(x) % max(a.ndim, 1) for x in axes)
+    # (a.ndim or 1), not max(a.ndim, 1): `max` here is rg.max
+    if axes is None:
+        axes = tuple(reversed(range(a.ndim)))
+    else:
+        axes = tuple(int(x) % (a.ndim or 1) for x in axes)
     return _structural("transpose", [a], axes=axes)
 
 
@@ -199,8 +203,9 @@ def getitem(a: Tensor, index: Any) -> Tensor:
         else:
             items.append(i)
     n_real = len([i for i in items if i is not None and i is not Ellipsis])
-    if Ellipsis in items:
-        k = items.index(Ellipsis)
+    ell = [k for k, i in enumerate(items) if i is Ellipsis]  # `in` would compare arrays with ==
+    if ell:
+        k = ell[0]
         items[k:k + 1] = [slice(None)] * (a.ndim - n_real)
     newaxes = [k for k, i in enumerate(items) if i is None]
     core = tuple(i for i in items if i is not None)

@@ -1,0 +1,67 @@
+"""refgrad: the exact gradient of your loss, and whether your own gradient is right.
+
+    import refgrad as rg
+    def loss(p, d):
+        return rg.losses.mse_rows(p["X"], d["T"])
+    ref = rg.reference(loss, params, data, digits=30)
+
+The namespace holds the public verbs and the numpy-like operations losses are written with.
+"""
+
+from refgrad.errors import (
+    DomainError,
+    InputError,
+    KinkError,
+    PrecisionError,
+    RefgradError,
+    ShapeError,
+    TraceError,
+)
+from refgrad.reference import Reference, reference
+from refgrad.trace import Tensor, trace
+from refgrad.trace.ops import (
+    abs,
+    add,
+    broadcast_to,
+    concatenate,
+    divide,
+    exp,
+    getitem,
+    log,
+    log1p,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    minimum,
+    multiply,
+    negative,
+    pad,
+    power,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    square,
+    stack,
+    stop_gradient,
+    subtract,
+    sum,
+    tanh,
+    transpose,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DomainError", "InputError", "KinkError", "PrecisionError", "RefgradError", "ShapeError",
+    "TraceError", "Reference", "reference", "Tensor", "trace",
+    "abs", "add", "broadcast_to", "concatenate", "divide", "exp", "getitem", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply",
+    "negative", "pad", "power", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",
+    "square", "stack", "stop_gradient", "subtract", "sum", "tanh", "transpose",
+]

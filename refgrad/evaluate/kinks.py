@@ -1,0 +1,63 @@
+"""Where the point sits exactly on a kink of a non-smooth primitive the gradient flows through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refgrad.evaluate.backends import Backend
+from refgrad.graph.graph import Graph
+from refgrad.primitives import REGISTRY, Elementwise
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A non-smooth primitive evaluated exactly at its kink: the gradient there is a choice."""
+
+    node: int
+    op: str
+    where: str
+    count: int
+    first: tuple[tuple[int, ...], ...]  # up to 5 element indices of the node's output
+    subgradient: str
+
+    def __str__(self) -> str:
+        at = f" at {self.where}" if self.where else ""
+        idx = ", ".join(map(str, self.first)) + (" ..." if self.count > len(self.first) else "")
+        return f"{self.op}{at}: {self.count} element(s) exactly on the kink ({idx}); {self.subgradient}"
+
+
+def kink_masks(graph: Graph, b: Backend, vals: list[Any]) -> dict[int, np.ndarray]:
+    """Node id -> boolean mask of output elements whose kink expression is exactly 0."""
+    flows = graph.differentiable()
+    out: dict[int, np.ndarray] = {}
+    with b.context():
+        for n in graph.nodes:
+            if n.is_leaf or not flows[n.id] or vals[n.id] is None:
+                continue
+            prim = REGISTRY[n.op]
+            xs = [vals[i] for i in n.inputs]
+            if isinstance(prim, Elementwise):
+                fn = prim.kink_fn()
+                if fn is None:
+                    continue
+                mask = np.broadcast_to(np.asarray(b.compare("==", fn(b, *xs), b.const(0))), n.shape)
+            elif prim.kink is not None:
+                mask = np.asarray(prim.kink(b, xs, vals[n.id], n.attrs))
+            else:
+                continue
+            if mask.any():
+                out[n.id] = mask
+    return out
+
+
+def find_kinks(graph: Graph, b: Backend, vals: list[Any]) -> list[Kink]:
+    """The kinks the point sits on, one entry per node."""
+    kinks = []
+    for nid, mask in kink_masks(graph, b, vals).items():
+        n = graph.nodes[nid]
+        idx = tuple(tuple(int(i) for i in row) for row in np.argwhere(mask)[:5])
+        kinks.append(Kink(nid, n.op, n.where, int(mask.sum()), idx, REGISTRY[n.op].subgradient))
+    return kinks
