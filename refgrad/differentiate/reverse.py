@@ -16,11 +16,14 @@ from refgrad.graph.graph import Graph
 from refgrad.primitives import REGISTRY, Elementwise
 
 
-def backward(graph: Graph, b: Backend, vals: list[Any], *, all_nodes: bool = False) -> Any:
+def backward(
+    graph: Graph, b: Backend, vals: list[Any], *, all_nodes: bool = False, absolute: bool = False
+) -> Any:
     """Gradient of the output w.r.t. every param (dict name -> array), from forward values.
 
-    With all_nodes=True, return the list of cotangents of every node instead (None where no
-    gradient flows): the diagnosis uses them to see where the gradient passes.
+    all_nodes=True returns the cotangents of every node instead (None where no gradient flows).
+    absolute=True runs the "absolute" reverse pass: every local partial, input and cotangent
+    replaced by its absolute value, so Σ|paths| bounds how far round-off can move each entry.
     """
     dep = graph.depends_on_params()
     cut = graph.cut_edges
@@ -37,9 +40,11 @@ def backward(graph: Graph, b: Backend, vals: list[Any], *, all_nodes: bool = Fal
             prim = REGISTRY[n.op]
             xs = [vals[i] for i in n.inputs]
             if isinstance(prim, Elementwise):
-                cts = [_elementwise_ct(prim, p, b, g, xs, vals[n.id]) if need else None
+                cts = [_elementwise_ct(prim, p, b, g, xs, vals[n.id], absolute) if need else None
                        for p, need in enumerate(needs)]
             else:
+                if absolute and prim.linear:
+                    xs = [b.abs(x) for x in xs]
                 cts = prim.vjp(b, g, xs, vals[n.id], n.attrs)
             for i, need, ct in zip(n.inputs, needs, cts):
                 if need and ct is not None:
@@ -55,10 +60,13 @@ def backward(graph: Graph, b: Backend, vals: list[Any], *, all_nodes: bool = Fal
         return out
 
 
-def _elementwise_ct(prim: Elementwise, p: int, b: Backend, g: Any, xs: list[Any], out: Any) -> Any:
+def _elementwise_ct(
+    prim: Elementwise, p: int, b: Backend, g: Any, xs: list[Any], out: Any, absolute: bool
+) -> Any:
     d = prim.partials[p]
-    if d == 1:
+    if d == 1 or (absolute and d == -1):
         return g
     if d == -1:
         return -g
-    return g * prim.partial(p, b, xs, out)
+    local = prim.partial(p, b, xs, out)
+    return g * (b.abs(local) if absolute else local)
