@@ -76,8 +76,9 @@ def test_mse_model_gradient_is_exactly_x_minus_t_over_64():
     m = MODELS["mse"]
     params, data = m.example(0)
     _, grads = run(m, params, data, backend=("mp", 200))
-    for got, x, t in zip(grads["X"].reshape(-1), params["X"].reshape(-1), data["T"].reshape(-1)):
-        sign, man, exp, _ = got._mpf_
+    flat = [a.reshape(-1) for a in (grads["X"], params["X"], data["T"])]
+    for got, x, t in zip(*flat, strict=True):
+        sign, man, exp, _ = got._mpf_  # the exact binary value (mpf(got) would round)
         assert (-1) ** sign * Fraction(int(man)) * Fraction(2) ** int(exp) == \
             (Fraction(x) - Fraction(t)) / 64
 

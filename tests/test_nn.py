@@ -133,7 +133,7 @@ def test_lstm_cell_rejects_two_kinds_of_bias_and_bad_shapes():
                                                q["weight_hh"])[0]), p)
 
 
-@pytest.mark.parametrize("batch,initial", [((), False), ((2,), True)])
+@pytest.mark.parametrize("batch,initial", [((), False), ((2,), True), ((2,), False)])
 def test_lstm_unrolled_matches_torch_lstm(batch, initial):
     T, D, H = 4, 3, 2
     p = lstm_params(D, H)
@@ -182,6 +182,23 @@ def test_gru_cell_and_unrolled_gru_match_torch(batch):
             (one**2).sum()
 
     check_against_torch(ours, theirs, p)
+
+
+def test_gru_default_initial_state_is_zero():
+    T, N, D, H = 3, 2, 2, 3
+    keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    p = {"weight_ih": rnd(3 * H, D), "weight_hh": rnd(3 * H, H), "bias_ih": rnd(3 * H),
+         "bias_hh": rnd(3 * H), "xs": rnd(T, N, D)}
+    w_hs = rnd(T, N, H)
+
+    def theirs(t):
+        weights = {f"{k}_l0": t[k] for k in keys}
+        hs, _ = torch.func.functional_call(torch.nn.GRU(D, H, dtype=torch.float64), weights,
+                                           (t["xs"],))
+        return (hs * torch.tensor(w_hs)).sum()
+
+    check_against_torch(lambda q, d: weighted(nn.gru(q["xs"], *(q[k] for k in keys))[0], w_hs),
+                        theirs, p)
 
 
 # --- convolution and pooling --------------------------------------------------------------------

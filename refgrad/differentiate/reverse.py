@@ -6,6 +6,7 @@ gradient costs a small constant times one forward pass, whatever the number of p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,13 +18,21 @@ from refgrad.primitives import REGISTRY, Elementwise
 
 
 def backward(
-    graph: Graph, b: Backend, vals: list[Any], *, all_nodes: bool = False, absolute: bool = False
+    graph: Graph,
+    b: Backend,
+    vals: list[Any],
+    *,
+    all_nodes: bool = False,
+    absolute: bool = False,
+    local: Mapping[int, Callable[..., Any]] | None = None,
 ) -> Any:
     """Gradient of the output w.r.t. every param (dict name -> array), from forward values.
 
     all_nodes=True returns the cotangents of every node instead (None where no gradient flows).
     absolute=True runs the "absolute" reverse pass: every local partial, input and cotangent
     replaced by its absolute value, so Σ|paths| bounds how far round-off can move each entry.
+    local={node id: f(b, i, xs, out) -> ∂out/∂x_i} replaces an elementwise node's local partials
+    (how the diagnosis builds "the gradient with tanh' taken on the output" and similar mistakes).
     """
     dep = graph.depends_on_params()
     cut = graph.cut_edges
@@ -39,7 +48,10 @@ def backward(
                 continue
             prim = REGISTRY[n.op]
             xs = [vals[i] for i in n.inputs]
-            if isinstance(prim, Elementwise):
+            if local and n.id in local:
+                cts = [g * local[n.id](b, p, xs, vals[n.id]) if need else None
+                       for p, need in enumerate(needs)]
+            elif isinstance(prim, Elementwise):
                 cts = [_elementwise_ct(prim, p, b, g, xs, vals[n.id], absolute) if need else None
                        for p, need in enumerate(needs)]
             else:

@@ -1,0 +1,1 @@
+"""Scoring and diagnosis: precision baselines, finite-difference error model, verdicts, fingerprints."""
