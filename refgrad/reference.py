@@ -31,6 +31,7 @@ from refgrad.graph.graph import Graph
 from refgrad.trace.tracer import trace
 
 GUARD_BITS = 24
+RIGOROUS_GUARD_BITS = 64  # balls widen along the graph: start wide enough to need one pass
 MAX_BITS = 1 << 14
 
 
@@ -119,13 +120,15 @@ def reference(
     `fn` may also be an already traced Graph (then `params`, if given, moves the point).
     on_kink='raise' turns a point exactly on a kink into a KinkError.
     """
-    if backend not in ("mp", "iv", "arb"):
+    if backend not in ("mp", "mpfr", "iv", "arb"):
         raise ValueError(f"reference backend must be 'mp', 'iv' or 'arb', not {backend!r}")
     if digits < 1:
         raise ValueError(f"digits must be at least 1, got {digits}")
     graph = fn if isinstance(fn, Graph) else trace(fn, params or {}, data)
     point = params if isinstance(fn, Graph) else None
-    prec = max(64, digits_to_bits(digits) + GUARD_BITS)
+    backend = "mp" if backend == "mpfr" else backend
+    guard = GUARD_BITS if backend == "mp" else RIGOROUS_GUARD_BITS
+    prec = max(64, digits_to_bits(digits) + guard)
     kinks: list[Kink] | None = None
     while True:
         res = _evaluate(graph, backend, prec, point)
@@ -147,12 +150,30 @@ def _evaluate(graph: Graph, backend: str, prec: int, point: Any) -> dict:
     runs = []
     kinks: list[Kink] = []
     for i, p in enumerate(precs):
-        b = get_backend(backend, p)
+        b = get_backend(_engine(backend), p)
         vals = forward(graph, b, point)
         if i == 0:
             kinks = find_kinks(graph, b, vals)
-        runs.append((b, vals[graph.output], backward(graph, b, vals)))
+        grad = backward(graph, b, vals)
+        if b.name == "mpfr":  # hand out mpmath numbers whatever engine computed them
+            with b.context():
+                grad = {k: b.to_mpf(v) for k, v in grad.items()}
+                value = b.to_mpf(vals[graph.output])
+        else:
+            value = vals[graph.output]
+        runs.append((b, value, grad))
     return {"runs": runs, "kinks": kinks}
+
+
+def _engine(backend: str) -> str:
+    """'mp' computes on MPFR (gmpy2) when the `fast` extra is installed, else on mpmath."""
+    if backend == "mp":
+        try:
+            import gmpy2  # noqa: F401
+        except ImportError:
+            return "mp"
+        return "mpfr"
+    return backend
 
 
 def _certify(graph: Graph, res: dict, backend: str, prec: int, kinks: list[Kink]) -> Reference:

@@ -34,7 +34,7 @@ def backward(
     local={node id: f(b, i, xs, out) -> ∂out/∂x_i} replaces an elementwise node's local partials
     (how the diagnosis builds "the gradient with tanh' taken on the output" and similar mistakes).
     """
-    dep = graph.depends_on_params()
+    dep = graph.depends_on_params
     cut = graph.cut_edges
     grads: list[Any] = [None] * len(graph.nodes)
     with b.context():
@@ -75,7 +75,7 @@ def backward(
 def _elementwise_ct(
     prim: Elementwise, p: int, b: Backend, g: Any, xs: list[Any], out: Any, absolute: bool
 ) -> Any:
-    d = prim.partials[p]
+    d = prim.unit_partials[p]
     if d == 1 or (absolute and d == -1):
         return g
     if d == -1:

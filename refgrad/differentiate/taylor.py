@@ -174,7 +174,7 @@ def _structural(prim: Structural, node: Any, b: Backend, x0s: list, cs: list, ou
 def _sweep(graph: Graph, b: Backend, vals: list, seeds: Mapping[int, Any], K: int) -> Poly:
     """Output polynomial for x(t) = x0 + t·seed at the given leaves (batched seeds)."""
     B = next(iter(seeds.values())).shape[0]
-    live = graph.live()
+    live = graph.live
     polys: list[Poly | None] = [None] * len(graph.nodes)
     with b.context():
         for n in graph.nodes:

@@ -148,6 +148,72 @@ class MP(Backend):
         return np.abs(x)
 
 
+class MPFR(Backend):
+    """Multiprecision on gmpy2's MPFR numbers (with the `fast` extra): every operation is
+    correctly rounded at `prec` bits, and about 10x faster than mpmath's Python-level mpf.
+    `to_mpf` hands results out as mpmath mpf, converted exactly."""
+
+    name = "mpfr"
+
+    def __init__(self, prec: int):
+        import gmpy2
+
+        if prec < 53:
+            raise ValueError("mpfr backend needs at least 53 bits so float inputs stay exact")
+        self.gmpy2 = gmpy2
+        self.prec = prec
+        self._consts: dict = {}
+        self.exp = _ufunc(gmpy2.exp)
+        self.log = _ufunc(gmpy2.log)
+        self.tanh = _ufunc(gmpy2.tanh)
+        self.sqrt = _ufunc(gmpy2.sqrt)
+        self.pow = _ufunc(lambda a, b: a**b, 2)
+        self.sign = _ufunc(lambda v: self.const((v > 0) - (v < 0)))
+
+    def context(self):
+        g = self.gmpy2
+        return g.context(g.get_context(), precision=self.prec, emax=g.get_emax_max(),
+                         emin=g.get_emin_min())
+
+    def asarray(self, x):
+        a = np.asarray(x)
+        if a.dtype == object:
+            return _objects(self.scalar, a)
+        a = a.astype(np.float64) if a.dtype.kind == "f" else a
+        mpfr = self.gmpy2.mpfr
+        out = np.empty(a.shape, dtype=object)
+        out.reshape(-1)[:] = [mpfr(v) for v in a.reshape(-1).tolist()]
+        return out
+
+    def const(self, r):
+        c = self._consts.get(r)
+        if c is None:
+            q = _rational(r)
+            c = self._consts[r] = self.gmpy2.mpfr(self.gmpy2.mpq(q.numerator, q.denominator))
+        return c
+
+    def scalar(self, v):
+        if isinstance(v, mpmath.mpf):
+            sign, man, exp, _ = v._mpf_
+            return self.gmpy2.mul_2exp(self.gmpy2.mpfr(-int(man) if sign else int(man)), int(exp))
+        return self.const(v)
+
+    @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+    def to_mpf(self, x):
+        return np.asarray(_ufunc(_mpfr_to_mpf)(x), dtype=object)
+
+
+def _mpfr_to_mpf(v: Any) -> Any:
+    """An MPFR number as mpf, exactly."""
+    if not v:
+        return mpmath.mpf(0)
+    man, exp = v.as_mantissa_exp()
+    return mpmath.mp.make_mpf(libmp.from_man_exp(int(man), int(exp)))
+
+
 class IV(Backend):
     """mpmath interval arithmetic: every value is an interval that contains the exact one.
 
@@ -412,13 +478,21 @@ class Float(Backend):
 
 @cache
 def get_backend(name: str, prec: int = 0) -> Backend:
-    """Backend by name: 'mp', 'iv', 'arb' (with prec in bits) or a float dtype name."""
+    """Backend by name: 'mp', 'iv', 'arb' (with prec in bits) or a float dtype name.
+
+    'mp' holds mpmath mpf numbers; 'mpfr' holds gmpy2 MPFR numbers (the `fast` extra): the
+    same round-to-nearest arithmetic, about 10x faster, and an independent implementation.
+    """
     if name == "mp":
         return MP(prec)
+    if name == "mpfr":
+        return MPFR(prec)
     if name == "iv":
         return IV(prec)
     if name == "arb":
         return ARB(prec)
     if name in ("float64", "float32", "float16"):
         return Float(name)
-    raise ValueError(f"unknown backend {name!r}: use mp, iv, arb, float64, float32 or float16")
+    raise ValueError(
+        f"unknown backend {name!r}: use mp, mpfr, iv, arb, float64, float32 or float16"
+    )

@@ -37,7 +37,7 @@ def forward(
     """
     check = (not b.is_float) if check_domain is None else check_domain
     leaves = graph.leaf_values(params)
-    live = graph.live()
+    live = graph.live
     vals: list[Any] = [None] * len(graph.nodes)
     nbs = [0] * len(graph.nodes)
     with b.context():

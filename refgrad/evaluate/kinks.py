@@ -31,7 +31,7 @@ class Kink:
 
 def kink_masks(graph: Graph, b: Backend, vals: list[Any]) -> dict[int, np.ndarray]:
     """Node id -> boolean mask of output elements whose kink expression is exactly 0."""
-    flows = graph.differentiable()
+    flows = graph.differentiable
     out: dict[int, np.ndarray] = {}
     with b.context():
         for n in graph.nodes:

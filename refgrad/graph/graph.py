@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -62,7 +63,8 @@ class Graph:
             vals[self.params[k]] = v
         return vals
 
-    def live(self) -> list[bool]:
+    @cached_property
+    def live(self) -> tuple[bool, ...]:
         """Which nodes the output depends on."""
         need = [False] * len(self.nodes)
         need[self.output] = True
@@ -70,9 +72,10 @@ class Graph:
             if need[n.id]:
                 for i in n.inputs:
                     need[i] = True
-        return need
+        return tuple(need)
 
-    def differentiable(self) -> list[bool]:
+    @cached_property
+    def differentiable(self) -> tuple[bool, ...]:
         """Which nodes the output's gradient flows through (live, not behind a cut edge)."""
         flows = [False] * len(self.nodes)
         flows[self.output] = True
@@ -81,16 +84,17 @@ class Graph:
                 for pos, i in enumerate(n.inputs):
                     if (n.id, pos) not in self.cut_edges:
                         flows[i] = True
-        return flows
+        return tuple(flows)
 
-    def depends_on_params(self) -> list[bool]:
+    @cached_property
+    def depends_on_params(self) -> tuple[bool, ...]:
         """Which nodes depend on some parameter (others need no cotangent)."""
         dep = [False] * len(self.nodes)
         for n in self.nodes:
             dep[n.id] = n.op == "param" or any(
                 dep[i] for p, i in enumerate(n.inputs) if (n.id, p) not in self.cut_edges
             )
-        return dep
+        return tuple(dep)
 
     def cut(self, edges: Iterable[tuple[int, int]]) -> Graph:
         """The same graph with these edges (node id, input position) cut for the gradient."""

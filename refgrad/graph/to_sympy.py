@@ -34,20 +34,22 @@ _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le
 
 
 def exact(v: Any) -> sp.Expr:
-    """A number (float, int, Fraction, mpf, sympy) as an exact sympy Rational."""
+    """A number (float, int, Fraction, mpf, MPFR, sympy) as an exact sympy Rational."""
     if isinstance(v, sp.Basic):
         return v
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError("boolean values have no place in a loss expression")
+    if isinstance(v, (int, np.integer)):
+        return sp.Integer(int(v))
     if isinstance(v, mpmath.mpf):
         if not mpmath.isfinite(v):
             raise ValueError(f"non-finite value {v} has no exact rational form")
         sign, man, ex, _ = v._mpf_
         return sp.Integer(-int(man) if sign else int(man)) * sp.Rational(2) ** int(ex)
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError("boolean values have no place in a loss expression")
-    if isinstance(v, (int, np.integer)):
-        return sp.Integer(int(v))
-    q = Fraction(float(v)) if isinstance(v, (float, np.floating)) else Fraction(v)
-    return sp.Rational(q.numerator, q.denominator)
+    if isinstance(v, Fraction):
+        return sp.Rational(v.numerator, v.denominator)
+    p, q = v.as_integer_ratio()  # float, numpy floats, gmpy2 mpfr/mpq: exact
+    return sp.Rational(int(p), int(q))
 
 
 def _objects(f: Any, a: Any) -> np.ndarray:
@@ -184,7 +186,8 @@ def to_sympy(graph: Graph, params: Mapping[str, np.ndarray] | None = None, *,
     if piecewise not in ("point", "keep"):
         raise ValueError(f"piecewise must be 'point' or 'keep', got {piecewise!r}")
     b = get_backend("mp", prec)
-    vals = forward(graph, b, params)
+    vals = [None if v is None else np.asarray(b.to_mpf(v), dtype=object)
+            for v in forward(graph, b, params)]  # exact mpf, whatever numbers the backend uses
     symbols: dict[str, np.ndarray] = {
         name: element_symbols(name, graph.nodes[i].shape) for name, i in graph.params.items()
     }

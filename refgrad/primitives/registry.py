@@ -37,6 +37,7 @@ class Elementwise:
     float_forward: Callable[..., Any] | None = None
     float_partials: tuple[Callable[..., Any], ...] | None = None
     partials: tuple[sp.Expr, ...] = field(init=False)
+    unit_partials: tuple[int, ...] = field(init=False)  # +1/-1 where a partial is that constant
     _cache: dict = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +48,7 @@ class Elementwise:
                 "caps precision at 53 bits; use sympy.Rational"
             )
         self.partials = tuple(sp.diff(self.expr, s) for s in self.symbols)
+        self.unit_partials = tuple(int(d) if d in (1, -1) else 0 for d in self.partials)
 
     @property
     def arity(self) -> int:

@@ -119,6 +119,6 @@ def trace(fn: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, 
         out = out.reshape(())
     graph = Graph(tuple(tr.nodes), out.node.id, MappingProxyType(tr.params),
                   MappingProxyType(tr.data), MappingProxyType(tr.values), frozenset(tr.cut))
-    if not any(graph.depends_on_params()[i] for i in [graph.output]):
+    if not any(graph.depends_on_params[i] for i in [graph.output]):
         raise TraceError("the loss does not depend on any parameter")
     return graph
