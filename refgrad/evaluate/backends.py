@@ -47,6 +47,7 @@ class Backend:
 
     name = "abstract"
     is_float = False
+    float_forms = False
     rigorous = False
     dtype: Any = object
     prec = 0
@@ -443,6 +444,7 @@ class Float(Backend):
     """numpy in a given float dtype: what a correct float implementation computes."""
 
     is_float = True
+    float_forms = True  # use the primitives' numerically stable numpy forms
 
     def __init__(self, dtype: Any):
         self.dtype = np.dtype(dtype)
@@ -476,6 +478,43 @@ class Float(Backend):
     pow = staticmethod(np.power)
 
 
+class Complex(Float):
+    """complex128 for the complex-step derivative: only analytic operations are allowed, so
+    the sympy definitions are used (not the stable float forms), comparisons look at real
+    parts, and abs(z) is continued analytically as z·sign(Re z)."""
+
+    float_forms = False
+
+    def __init__(self) -> None:
+        self.dtype = np.dtype(np.complex128)
+        self.name = "complex128"
+        self.prec = 53
+
+    def asarray(self, x):
+        return np.asarray(x).astype(self.dtype)
+
+    def const(self, r):
+        return self.dtype.type(float(_rational(r)))
+
+    def compare(self, op, x, y):
+        return np.asarray(_OPS[op](np.real(x), np.real(y)), dtype=bool)
+
+    def abs(self, x):
+        return x * np.sign(np.real(x))
+
+    def sign(self, x):
+        return np.sign(np.real(x)).astype(self.dtype)
+
+    def max(self, x, axis, keepdims=False):
+        """The element with the largest real part (the branch the real function takes)."""
+        k = len(axis)
+        moved = np.moveaxis(x, axis, tuple(range(x.ndim - k, x.ndim)))
+        flat = moved.reshape(moved.shape[: x.ndim - k] + (-1,))
+        idx = np.argmax(np.real(flat), axis=-1)
+        out = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+        return np.expand_dims(out, axis) if keepdims else out
+
+
 @cache
 def get_backend(name: str, prec: int = 0) -> Backend:
     """Backend by name: 'mp', 'iv', 'arb' (with prec in bits) or a float dtype name.
@@ -493,6 +532,8 @@ def get_backend(name: str, prec: int = 0) -> Backend:
         return ARB(prec)
     if name in ("float64", "float32", "float16"):
         return Float(name)
+    if name == "complex128":
+        return Complex()
     raise ValueError(
         f"unknown backend {name!r}: use mp, mpfr, iv, arb, float64, float32 or float16"
     )

@@ -61,3 +61,42 @@ def find_kinks(graph: Graph, b: Backend, vals: list[Any]) -> list[Kink]:
         idx = tuple(tuple(int(i) for i in row) for row in np.argwhere(mask)[:5])
         kinks.append(Kink(nid, n.op, n.where, int(mask.sum()), idx, REGISTRY[n.op].subgradient))
     return kinks
+
+
+def kink_sides(graph: Graph, b: Backend, vals: list[Any]) -> dict[int, np.ndarray]:
+    """Node id -> which side of its kink each output element is on (sign of the kink
+    expression; for a max, the index of the winner). Batched values work too."""
+    flows = graph.differentiable
+    out: dict[int, np.ndarray] = {}
+    with b.context():
+        for n in graph.nodes:
+            if n.is_leaf or not flows[n.id] or vals[n.id] is None:
+                continue
+            prim = REGISTRY[n.op]
+            xs = [vals[i] for i in n.inputs]
+            if isinstance(prim, Elementwise) and prim.kink_fn() is not None:
+                k = np.asarray(prim.kink_fn()(b, *xs))
+                out[n.id] = np.sign(np.real(k)).astype(np.int8)
+            elif n.op == "max":
+                axis = n.attrs["axis"]
+                x = xs[0]
+                nb = x.ndim - len(graph.nodes[n.inputs[0]].shape)
+                moved = np.moveaxis(x, [a + nb for a in axis], range(x.ndim - len(axis), x.ndim))
+                flat = moved.reshape(moved.shape[: x.ndim - len(axis)] + (-1,))
+                out[n.id] = np.argmax(flat, axis=-1)
+    return out
+
+
+def crossed(graph: Graph, at_point: dict[int, np.ndarray], batch: dict[int, np.ndarray]) -> tuple:
+    """Per batch row: does any kink side differ from the point's (or sit on 0)? And the first
+    node that does, for the message (−1 where none)."""
+    n = next(iter(batch.values())).shape[0] if batch else 0
+    hit = np.zeros(n, bool)
+    first = np.full(n, -1)
+    for nid, s0 in at_point.items():
+        sb = batch[nid]
+        diff = (sb != s0) | ((sb == 0) if sb.dtype == np.int8 else False)
+        rows = diff.reshape(n, -1).any(axis=1)
+        first = np.where(rows & (first < 0), nid, first)
+        hit |= rows
+    return hit, first

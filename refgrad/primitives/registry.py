@@ -62,13 +62,13 @@ class Elementwise:
 
     def forward(self, b: Any, *xs: Any) -> Any:
         """f(xs) on backend b."""
-        if b.is_float and self.float_forward is not None:
+        if b.is_float and b.float_forms and self.float_forward is not None:
             return self.float_forward(*xs)
         return self._compiled("f", self.expr)(b, *xs)
 
     def partial(self, i: int, b: Any, xs: Sequence[Any], out: Any) -> Any:
         """∂f/∂x_i at xs (out = f(xs), used by the stable float forms)."""
-        if b.is_float and self.float_partials is not None:
+        if b.is_float and b.float_forms and self.float_partials is not None:
             return self.float_partials[i](*xs, out)
         return self._compiled(("d", i), self.partials[i])(b, *xs)
 
