@@ -1,0 +1,1 @@
+"""Presenting results: text and JSON reports, plots, fixtures."""
