@@ -17,7 +17,12 @@ from refgrad.errors import (
     ShapeError,
     TraceError,
 )
+from refgrad import losses, models, nn
+from refgrad.differentiate.finite_difference import finite_difference
 from refgrad.reference import Reference, reference
+from refgrad.score.diagnose import check
+from refgrad.score.report import Report
+from refgrad.score.sweep import Sweep, sweep
 from refgrad.trace import Tensor, trace
 from refgrad.trace.ops import (
     abs,
@@ -59,7 +64,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DomainError", "InputError", "KinkError", "PrecisionError", "RefgradError", "ShapeError",
-    "TraceError", "Reference", "reference", "Tensor", "trace",
+    "TraceError", "Reference", "reference", "Tensor", "trace", "check", "Report",
+    "finite_difference", "sweep", "Sweep", "nn", "losses", "models",
     "abs", "add", "broadcast_to", "concatenate", "divide", "exp", "getitem", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "minimum", "multiply",
     "negative", "pad", "power", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",

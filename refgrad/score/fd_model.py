@@ -94,15 +94,17 @@ class FDModel:
         return {k: np.sqrt(t[k] ** 2 + r[k] ** 2) for k in t}
 
     def discrepancy(self, h: float) -> float:
-        """Predicted ‖n − g‖/(‖n‖ + ‖g‖) (the forum's discrepancy) at one step for all."""
+        """Predicted ‖n − g‖/(‖n‖ + ‖g‖) (the forum's discrepancy) at one step for all, with
+        ‖n‖ ≈ √(‖g‖² + ‖e‖²) (errors uncorrelated with g), so it saturates at 1 like the real one."""
         e = self.predicted(h)
         num = math.sqrt(sum(float(np.sum(v**2)) for v in e.values()))
         gn = math.sqrt(sum(float(np.sum(g**2)) for g in self.grad.values()))
-        return num / (2 * gn) if gn else math.inf
+        den = gn + math.sqrt(gn**2 + num**2)
+        return num / den if den else math.inf
 
-    def best_step(self) -> float:
-        """The step minimising the predicted discrepancy (a grid search over 1e-12..10)."""
-        return float(GRID[int(np.argmin([self.discrepancy(h) for h in GRID]))])
+    def best_step(self, steps: Any = GRID) -> float:
+        """The step minimising the predicted discrepancy (a search over `steps`)."""
+        return float(steps[int(np.argmin([self.discrepancy(float(h)) for h in steps]))])
 
     def dominant(self, h: float) -> str:
         """'truncation' or 'roundoff': which term dominates the predicted error overall."""
