@@ -166,3 +166,8 @@ def mlp(batch: int = 16, sizes: tuple[int, ...] = (64, 128, 128, 10)) -> Model:
 
 
 MODELS: dict[str, Model] = {m.name: m for m in (mse(), lstm_classifier(), cnn(), mlp())}
+
+
+def in_dtype(arrays: Arrays, dtype: Any) -> Arrays:
+    """Float arrays rounded to `dtype` (what float code of that dtype holds); ints unchanged."""
+    return {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in arrays.items()}

@@ -25,6 +25,7 @@ def backward(
     all_nodes: bool = False,
     absolute: bool = False,
     local: Mapping[int, Callable[..., Any]] | None = None,
+    perturb: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Gradient of the output w.r.t. every param (dict name -> array), from forward values.
 
@@ -33,6 +34,7 @@ def backward(
     replaced by its absolute value, so Σ|paths| bounds how far round-off can move each entry.
     local={node id: f(b, i, xs, out) -> ∂out/∂x_i} replaces an elementwise node's local partials
     (how the diagnosis builds "the gradient with tanh' taken on the output" and similar mistakes).
+    perturb(ct) is applied to every cotangent contribution (how round-off is simulated).
     """
     dep = graph.depends_on_params
     cut = graph.cut_edges
@@ -60,7 +62,7 @@ def backward(
                 cts = prim.vjp(b, g, xs, vals[n.id], n.attrs)
             for i, need, ct in zip(n.inputs, needs, cts):
                 if need and ct is not None:
-                    ct = as_array(ct, b)
+                    ct = as_array(ct, b) if perturb is None else perturb(as_array(ct, b))
                     grads[i] = ct if grads[i] is None else grads[i] + ct
         if all_nodes:
             return grads

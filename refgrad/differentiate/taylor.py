@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from refgrad.errors import InputError
-from refgrad.evaluate.backends import Backend
+from refgrad.evaluate.backends import Backend, get_backend
 from refgrad.evaluate.forward import as_array, forward
 from refgrad.graph.graph import Graph
 from refgrad.primitives import REGISTRY, Elementwise, Structural
@@ -63,6 +63,27 @@ def _is_zero(e: sp.Basic) -> bool:
     return e == 0
 
 
+def _evaluate(d: Any, b: Backend, x0s: list) -> Any:
+    """A compiled derivative at the point; on float backends, entries whose textbook formula
+    overflows (sigmoid''' = e^{-a}·…/(1+e^{-a})^4 at a = −750 is inf/inf) are redone in mp."""
+    val = d(b, *x0s)
+    if not b.is_float:
+        return val
+    val = np.array(np.broadcast_to(val, np.broadcast_shapes(*map(np.shape, x0s))), dtype=b.dtype)
+    bad = ~np.isfinite(val)
+    if bad.any():
+        mp = get_backend("mp", 113)
+        try:
+            with mp.context():
+                args = [mp.asarray(np.broadcast_to(x, val.shape)[bad]) for x in x0s]
+                redo = np.broadcast_to(np.asarray(d(mp, *args), dtype=object), (int(bad.sum()),))
+            with b.context():
+                val[bad] = b.asarray(redo)
+        except (ArithmeticError, TypeError, ValueError):  # outside the domain: NaN stays NaN
+            pass
+    return val
+
+
 # --- truncated polynomial arithmetic (index 0 is always None: no constant term) -------------
 def _add(a: Any, c: Any) -> Any:
     return c if a is None else a + c
@@ -99,12 +120,11 @@ def _elementwise(prim: Elementwise, b: Backend, x0s: list, cs: list, K: int) -> 
             continue
         scale = Fraction(1, math.prod(math.factorial(a) for a in alpha))
         mode = "mul"
-        if kind == "const":
+        if kind == "const":  # skip multiplying by ±1 (add, sub, neg, ...)
             q = Fraction(int(d.p), int(d.q)) * scale
-            mode = "id" if q == 1 else "neg" if q == -1 else "mul"
-            coef = b.const(q)
+            mode, coef = ("id" if q == 1 else "neg" if q == -1 else "mul"), b.const(q)
         else:
-            coef = d(b, *x0s)
+            coef = _evaluate(d, b, x0s)
             coef = coef if scale == 1 else coef * b.const(scale)
         term: Poly | None = None
         for i in active:
@@ -121,15 +141,13 @@ def _elementwise(prim: Elementwise, b: Backend, x0s: list, cs: list, K: int) -> 
 # --- structural -----------------------------------------------------------------------------
 def _batched(b: Backend, c: Any, x0: Any, B: int) -> Any:
     """A coefficient as a batched array: zeros for None, x0 broadcast for coefficient 0."""
-    if c is None:
-        return np.broadcast_to(np.asarray(b.const(0), dtype=b.dtype), (B,) + x0.shape)
-    return c
+    zero = np.asarray(b.const(0), dtype=b.dtype)
+    return np.broadcast_to(zero, (B,) + x0.shape) if c is None else c
 
 
 def _structural(prim: Structural, node: Any, b: Backend, x0s: list, cs: list, out0: Any,
                 K: int, B: int) -> Poly | None:
-    if all(c is None for c in cs):
-        return None
+    """Linear: forward of the coefficients (Cauchy product if multilinear); else the hook."""
     a = node.attrs
 
     def fwd(xs: Sequence[Any]) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ def forward(
     *,
     check_domain: bool | None = None,
     batched: bool = False,
+    perturb: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """Values of all live nodes (None for dead ones), at the traced point or at `params`.
 
@@ -34,6 +35,7 @@ def forward(
     every finite-difference stencil point); the values of nodes that depend on them do too.
     Exact backends check each primitive's domain (log of 0, division by 0) and raise a
     DomainError naming the operation, where it was written, and the offending element.
+    perturb(value) is applied to every computed node (how round-off is simulated).
     """
     check = (not b.is_float) if check_domain is None else check_domain
     leaves = graph.leaf_values(params)
@@ -64,7 +66,7 @@ def forward(
                     out = prim.forward(b, xs, n.attrs, nb)
             except ZeroDivisionError:
                 raise DomainError(f"division by zero in {n.describe()}") from None
-            vals[n.id] = as_array(out, b)
+            vals[n.id] = as_array(out, b) if perturb is None else perturb(as_array(out, b))
     return vals
 
 

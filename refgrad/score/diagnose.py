@@ -156,7 +156,9 @@ def _score_numeric(report: Report, n: dict, own: Any, model: Any, graph: Graph, 
     report.numeric_verdict = overall
     report.numeric_source = "refgrad" if refgrad_fd else "user"
     if overall == "bug" and fp:
-        tol = {k: CONSISTENT * t.numeric_predicted + t.scale for k, t in report.tensors.items()}
+        # a broken FD is often effectively one-sided: allow its truncation h/2·|f''| too
+        tol = {k: CONSISTENT * t.numeric_predicted + t.scale + h / 2 * np.abs(model._d(k, 2))
+               for k, t in report.tensors.items()}
         report.findings += _fingerprint(graph, report, n, tol, "numeric", dims)
 
 

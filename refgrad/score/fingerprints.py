@@ -121,7 +121,10 @@ def _claim(case: _Case, kind: str, hyp: np.ndarray, message: str, ev: dict[str, 
     if s == 1.0:
         return f
     f.confidence = round(0.9 * s * confidence, 3)
-    f.message = f"nearly ({int(ok.sum())} of {ok.size} elements): {message}"
+    off = [tuple(map(int, i)) for i in np.argwhere(~ok)[:SHOW]]
+    f.evidence["not_matched_first"] = [list(i) for i in off]
+    f.message = (f"nearly ({int(ok.sum())} of {ok.size} elements; not at "
+                 f"{', '.join(map(str, off))}{', …' * bool(ok.size - ok.sum() > SHOW)}): {message}")
     if case.near is None or s > case.near[0]:
         case.near = (s, f)
     return None
@@ -145,16 +148,17 @@ def _zero(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
 
 def _scale(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
     e, c, t = case.exact, case.cand, case.tol
-    sig = int((np.abs(e) > t).sum())
-    den = float(np.sum(e * e))
-    if sig < 2 or den == 0 or not np.isfinite(c).all():
+    big = (np.abs(e) > t) & np.isfinite(c)
+    if big.sum() < 2:
         return None
-    k = float(np.sum(e * c)) / den
-    if not np.isfinite(k) or abs(k) < 1e-12 or abs(k - 1) < 1e-9:
-        return None
-    q = Fraction(k).limit_denominator(64)
-    conf = 1.0 if sig >= 4 else 0.6
-    for r in ([q] if q != 0 else []) + [k]:
+    tries: list[Fraction | float] = []
+    for k in (float(np.median(c[big] / e[big])), float(np.sum(e[big] * c[big]) /
+                                                        np.sum(e[big] ** 2))):
+        if np.isfinite(k) and abs(k) > 1e-12 and abs(k - 1) > 1e-4:  # not round-off
+            q = Fraction(k).limit_denominator(64)
+            tries += [r for r in ([q] if q not in (0, 1) else []) + [k] if r not in tries]
+    conf = 1.0 if big.sum() >= 4 else 0.6
+    for r in tries:
         rf = float(r)
         tol = abs(rf) * t + case.eps * np.abs(c)
         if r == -1:
@@ -189,7 +193,7 @@ def _transpose(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | Non
 def _permutation(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
     e, t = case.exact, case.tol
     for blocks, (letters, names) in GATES.items():
-        if e.ndim == 0 or e.shape[0] % blocks or e.shape[0] < blocks:
+        if e.ndim == 0 or e.shape[0] % blocks or e.shape[0] < 2 * blocks:
             continue
         eb, tb = np.split(e, blocks), np.split(t, blocks)
         for perm in itertools.permutations(range(blocks)):
@@ -266,29 +270,39 @@ def _matching(fits: np.ndarray) -> list[int] | None:
 
 # -- hypotheses from variant gradients ------------------------------------------------------------
 def _variant_fits(graph: Graph, cases: list[_Case], found: dict[str, list[Finding]]) -> None:
-    """Try each variant family in turn on the tensors still unexplained."""
+    """Try each variant family in turn on the tensors still unexplained.
+
+    Where several variants of a family fit a tensor, the one fitting the most tensors wins (one
+    bug explaining the whole gradient); ties at that count lower the confidence.
+    """
     vs = variants_for(graph)
+    u64 = float(np.finfo(np.float64).eps) * 8
     for fam in FAMILIES:
         todo = [c for c in cases if c.name not in found and c.name in vs.base]
         if not todo:
             return
+        variants = vs.family(fam)
+        fits: dict[str, list[tuple[Finding, int]]] = {}
         for case in todo:
-            tol = case.tol + vs.roundoff[case.name]
-            fits = []
-            for v in vs.family(fam):
+            for vi, v in enumerate(variants):
                 hyp = v.grad[case.name]
+                tol = case.tol + vs.roundoff[case.name] + u64 * np.abs(hyp)
                 if (np.abs(hyp - case.exact) <= tol).all():
                     continue  # this variant changes nothing for the tensor
                 f = _claim(case, v.kind, hyp, v.message, dict(v.evidence), tol)
                 if f is not None:
-                    fits.append((f, v))
-            if fits:
-                f, v = fits[0]
-                also = v.equivalent + [w.message for _, w in fits[1:]]
-                if also:
-                    f.evidence["also_fits"] = also
-                f.confidence = round(1.0 / len(fits), 3)
-                found[case.name] = [f]
+                    fits.setdefault(case.name, []).append((f, vi))
+        cover = [sum(vi == j for fl in fits.values() for _, vi in fl) for j in range(len(variants))]
+        for name, fl in fits.items():
+            fl.sort(key=lambda fv: -cover[fv[1]])
+            f, vi = fl[0]
+            tied = [w for _, w in fl if cover[w] == cover[vi]]
+            also = variants[vi].equivalent + [variants[w].message for _, w in fl[1:]]
+            if also:
+                f.evidence["also_fits"] = also
+            f.evidence["tensors_explained"] = cover[vi]
+            f.confidence = round(1.0 / len(tied), 3)
+            found[name] = [f]
 
 
 # -- naming ---------------------------------------------------------------------------------
@@ -309,35 +323,27 @@ def _dimensions(graph: Graph, dims: dict[str, int]) -> list[tuple[int, str, str]
 
 
 def _name_factor(r: Fraction | float, graph: Graph, dims: dict[str, int]) -> tuple[str, dict]:
-    """'1/10 = 1/T (axis 0 of data 'xs', the number of time steps)' and its evidence."""
+    """': scale 1/10 = 1/T (axis 0 of data 'xs', the number of time steps)' and its evidence."""
     if not isinstance(r, Fraction):
         return "", {}
     ds = _dimensions(graph, dims)
-    parts, why, ev = [], [], {"rational": str(r)}
 
-    def name(k: int) -> str | None:
+    def name(k: int) -> tuple[str, list[str]]:
         hits = [d for d in ds if d[0] == k]
-        if hits:
-            why.append("; ".join(dict.fromkeys(h[2] for h in hits[:3])))
-            ev.setdefault("dimensions", []).extend(h[2] for h in hits)
-            return hits[0][1]
+        if k == 1 or hits:
+            return (hits[0][1], [h[2] for h in hits[:3]]) if hits else ("1", [])
         for a, b in itertools.combinations(ds, 2):
             if a[0] * b[0] == k and a[1] != b[1]:
-                why.append(f"{a[2]}; {b[2]}")
-                ev.setdefault("dimensions", []).extend([a[2], b[2]])
-                return f"{a[1]}·{b[1]}"
-        return None
+                return f"{a[1]}·{b[1]}", [a[2], b[2]]
+        return str(k), []
 
-    num, den = abs(r.numerator), r.denominator
-    sign = "−" if r < 0 else ""
-    pn = name(num) if num > 1 else None
-    pd = name(den) if den > 1 else None
-    if pn or pd:
-        top = pn or str(num)
-        parts.append(f"{sign}{top}" + (f"/{pd or den}" if den > 1 else ""))
-        ev["named"] = parts[0]
-    text = f": scale {r} = {parts[0]} ({'; '.join(why)})" if parts else f": scale {r}"
-    return text, ev
+    (top, w1), (bot, w2) = name(abs(r.numerator)), name(r.denominator)
+    why = list(dict.fromkeys(w1 + w2))
+    if not why:
+        return f": scale {r}", {"rational": str(r)}
+    named = ("−" if r < 0 else "") + top + (f"/{bot}" if r.denominator > 1 else "")
+    return (f": scale {r} = {named} ({'; '.join(why)})",
+            {"rational": str(r), "named": named, "dimensions": why})
 
 
 def _shape_finding(name: str, c: np.ndarray, e: np.ndarray, t: np.ndarray) -> Finding:

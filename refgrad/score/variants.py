@@ -27,6 +27,9 @@ GATES = {4: ("ifgo", "LSTM gates (PyTorch order i,f,g,o)"),
          3: ("rzn", "GRU gates (PyTorch order r,z,n)")}
 
 # classic mistakes: (primitive, wrong derivative in the input a and output y, what was done)
+_STATE = {(4, "add"): " (in an LSTM: the cell state c[t-1])",
+          (4, "mul"): " (in an LSTM: the hidden state h[t-1])",
+          (3, "add"): " (in a GRU: the hidden state h[t-1])"}
 _a, _y = sp.symbols("a y", real=True)
 MISTAKES: tuple[tuple[str, sp.Expr, str], ...] = (
     ("tanh", 1 - sp.tanh(_y) ** 2, "tanh' taken on the output: 1 − tanh(y)² instead of 1 − y²"),
@@ -81,7 +84,7 @@ class Variants:
     # -- families ----------------------------------------------------------------------------
     def _missing_path(self) -> list[Variant]:
         out = []
-        for edges in self.edge_classes():
+        for edges in self.edge_classes:
             g = backward(self.graph.cut(edges), self.b, self.vals)
             what = self.describe_edges(edges)
             out.append(Variant("missing_path", f"your gradient equals the exact gradient without "
@@ -90,16 +93,16 @@ class Variants:
 
     def _truncated(self) -> list[Variant]:
         out = []
-        for edges in self.edge_classes():
+        for edges in self.edge_classes:
             if len(edges) < 3 or not self.recurrent(edges):
                 continue
             for k in (1, 2):
                 g = backward(self.graph.cut(edges[:-k]), self.b, self.vals)
                 out.append(Variant(
                     "missing_path",
-                    f"truncated BPTT after {k} step{'s' * (k > 1)}: your gradient follows the "
-                    f"recurrent path through {self.describe_edges(edges)} back only {k} step"
-                    f"{'s' * (k > 1)} from the last one (its {len(edges) - k} older edges cut)",
+                    f"truncated BPTT after {k} step{'s' * (k > 1)}: your gradient follows a "
+                    f"recurrent path back only {k} step{'s' * (k > 1)} from the last one (its "
+                    f"{len(edges) - k} older edges cut); the path: {self.describe_edges(edges)}",
                     {**self._edge_ev(edges), "truncated_after": k}, g))
         return out
 
@@ -113,14 +116,16 @@ class Variants:
             fn = compile_expr(expr, (_a, _y))
             groups: dict[Any, list[Node]] = {}
             for n in nodes:
-                groups.setdefault((n.where, self.sig(n.id, 2)), []).append(n)
+                groups.setdefault(self.key(n.id), []).append(n)
             sets = [("all", nodes)] + ([("some", v) for v in groups.values()]
                                        if len(groups) > 1 else [])
             for scope, ns in sets:
                 local = {n.id: (lambda b, i, xs, y, fn=fn: fn(b, xs[0], y)) for n in ns}
                 g = backward(self.graph, self.b, self.vals, local=local)
+                near = self.key(ns[0].id)[2]
                 on = (f"all {len(ns)} {prim} node(s)" if scope == "all" else
-                      f"the {len(ns)} node(s) {self.render(ns[0].id)}{_at(ns[0])}")
+                      f"the {len(ns)} node(s) {self.render(ns[0].id)}{_at(ns[0])}"
+                      + (f" (next to params {', '.join(near)})" if near else ""))
                 out.append(Variant("wrong_local_derivative", f"{what}, for {on}",
                                    {"primitive": prim, "mistake": str(expr), "nodes": len(ns),
                                     "first_node": ns[0].id}, g))
@@ -153,20 +158,28 @@ class Variants:
 
     def _dedup(self, made: list[Variant]) -> list[Variant]:
         """Drop variants equal to the exact gradient; merge ones equal to an earlier one."""
-        kept: list[Variant] = []
+        names = list(self.base)
+        flat = [np.concatenate([self.base[k].ravel() for k in names])]
+        floor = np.concatenate([np.full(self.base[k].size, 1e-12 * np.abs(self.base[k]).max(
+            initial=0) + 1e-300) for k in names])
+        owner: list[Variant | None] = [None]
         for v in made:
-            if _same(v.grad, self.base):
+            x = np.concatenate([v.grad[k].ravel() for k in names])
+            same = (np.abs(np.stack(flat) - x) <= 1e-10 * np.abs(x) + floor).all(axis=1)
+            if same.any():
+                twin = owner[int(np.argmax(same))]
+                if twin is not None:
+                    twin.equivalent.append(v.message)
                 continue
-            twin = next((k for k in kept if _same(k.grad, v.grad)), None)
-            if twin is None:
-                kept.append(v)
-            else:
-                twin.equivalent.append(v.message)
-        return kept
+            flat.append(x)
+            owner.append(v)
+        return [v for v in owner if v is not None]
 
     # -- edge classes and their description --------------------------------------------------
     @cached_property
-    def _classes(self) -> list[list[tuple[int, int]]]:
+    def edge_classes(self) -> list[list[tuple[int, int]]]:
+        """Edges grouped by the consumer's key (source line, local structure, params) and input
+        position: e.g. all time steps' f * c[t-1] multiplications, input 1."""
         g = self.graph
         dep, flows = _prop(g, "depends_on_params"), _prop(g, "differentiable")
         classes: dict[Any, list[tuple[int, int]]] = {}
@@ -175,12 +188,18 @@ class Variants:
                 continue
             for p, i in enumerate(n.inputs):
                 if dep[i] and (n.id, p) not in g.cut_edges:
-                    classes.setdefault((n.where, n.op, p, self.sig(n.id, 2)), []).append((n.id, p))
+                    classes.setdefault((self.key(n.id), p), []).append((n.id, p))
         return list(classes.values())
 
-    def edge_classes(self) -> list[list[tuple[int, int]]]:
-        """Edges grouped by (consumer's source line, op, input position, local structure)."""
-        return self._classes
+    def key(self, i: int) -> Any:
+        """What makes nodes 'the same line of code': source line, local structure (blind to the
+        time step), and the params within 4 edges (layer 1's tanh is not layer 2's)."""
+        near, frontier = set(), {i}
+        for _ in range(4):
+            frontier = {j for k in frontier for j in self.graph.nodes[k].inputs}
+            near |= {self.graph.nodes[j].name for j in frontier
+                     if self.graph.nodes[j].op == "param"}
+        return self.graph.nodes[i].where, self.sig(i, 2), tuple(sorted(near))
 
     def sig(self, i: int, depth: int) -> Any:
         """A node's structure `depth` levels up, blind to which time step it belongs to."""
@@ -211,15 +230,23 @@ class Variants:
     def carried(self, edge: tuple[int, int]) -> bool:
         """Does this edge carry a state from one time step into the next?
 
-        Its input depends on some step's data and either enters a node that has seen a later
-        step, or (like h[t] feeding both the output and the next step's matmul) is used by nodes
-        of different steps.
+        Its input u depends on some step's data, and the edge either enters a node that has
+        seen a later step, or u is also used elsewhere (a state: output and carried, like h[t])
+        while the consumer only leads, within 2 single-use hops, into a later step.
         """
         n, p = edge
         u, b = self.graph.nodes[n].inputs[p], self.births
-        if b[u] < 0:
+        if b[u] < 0 or b[u] < b[n]:
+            return b[u] >= 0
+        if len(self.consumers[u]) < 2:
             return False
-        return b[u] < b[n] or len({b[c] for c in self.consumers[u]}) > 1
+        for _ in range(2):
+            if len(self.consumers[n]) != 1:
+                return False
+            n = self.consumers[n][0]
+            if b[n] > b[u]:
+                return True
+        return False
 
     def recurrent(self, edges: list[tuple[int, int]]) -> bool:
         """A class of edges carrying a state between steps (one per step)."""
@@ -240,8 +267,18 @@ class Variants:
             s += f", {len(edges)} edges"
             if self.recurrent(edges):
                 s += ", one per step: the value carried over from the previous step"
+                s += _STATE.get((self._blocks(), self.graph.nodes[n.inputs[p]].op), "")
         notes = self.gate_notes(n.id)
         return s + (f" [{notes}]" if notes else "")
+
+    def _blocks(self) -> int:
+        """4 (3) if the graph slices gate vectors into 4 (3) equal blocks, else 0."""
+        for n in self.graph.nodes:
+            if n.op == "getitem":
+                hit = _gate_block(n, self.graph.nodes[n.inputs[0]])
+                if hit:
+                    return hit[0]
+        return 0
 
     def render(self, i: int, depth: int = 2) -> str:
         """A short expression for a node, e.g. mul(sigmoid(add[5:10]), add(mul, mul))."""
@@ -298,11 +335,6 @@ def _prop(graph: Graph, name: str) -> Any:
     """A graph analysis, whether the Graph exposes it as a method or a cached property."""
     v = getattr(graph, name)
     return v() if callable(v) else v
-
-
-def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return all(np.allclose(a[k], b[k], rtol=1e-12, atol=1e-13 * float(np.abs(b[k]).max(initial=0)))
-               for k in b)
 
 
 def _at(n: Node) -> str:
