@@ -203,7 +203,7 @@ def to_sympy(graph: Graph, params: Mapping[str, np.ndarray] | None = None, *,
         if vals[n.id] is None:
             continue
         if n.is_leaf:
-            named = n.op in ("param", "data") and n.name in symbols
+            named = n.op == "param" or (n.op == "data" and data_symbolic)
             exprs[n.id] = symbols[n.name] if named else _objects(exact, leaves[n.id])
         else:
             xs = [exprs[i] for i in n.inputs]

@@ -57,60 +57,45 @@ def fingerprint(graph: Graph, exact: dict[str, np.ndarray], candidate: dict[str,
                 tol: dict[str, np.ndarray], *, candidate_name: str = "analytic",
                 dims: dict[str, int] | None = None) -> list[Finding]:
     """Findings naming the bug each wrong tensor of `candidate` matches (none if all correct)."""
-    found: dict[str, list[Finding]] = {}
+    found: dict[str, Finding] = {}
     cases: list[_Case] = []
     for name, ex in exact.items():
         e = np.asarray(ex, dtype=np.float64)
         t = np.broadcast_to(np.asarray(tol[name], dtype=np.float64), e.shape)
         c = candidate.get(name)
         if c is None:
-            found[name] = [Finding("zero", name, f"no gradient was given for {name!r}: the whole "
-                                   "tensor is missing", {"elements": int(e.size)})]
-            continue
-        c = np.asarray(c)
-        if c.shape != e.shape:
-            found[name] = [_shape_finding(name, c, e, t)]
-            continue
-        c64 = c.astype(np.float64)
-        with np.errstate(all="ignore"):
-            wrong = ~(np.abs(c64 - e) <= t)
-        if wrong.any():
+            found[name] = Finding("zero", name, f"no gradient was given for {name!r}: the whole "
+                                  "tensor is missing", {"elements": int(e.size)})
+        elif np.shape(c) != e.shape:
+            found[name] = _shape_finding(name, np.asarray(c), e, t)
+        else:
+            c = np.asarray(c)
+            with np.errstate(all="ignore"):
+                wrong = ~(np.abs(c.astype(np.float64) - e) <= t)
             eps = float(np.finfo(c.dtype).eps) if c.dtype.kind == "f" else 0.0
-            cases.append(_Case(name, e, c64, t, wrong, eps))
-    open_ = []
+            if wrong.any():
+                cases.append(_Case(name, e, c.astype(np.float64), t, wrong, eps))
     for case in cases:
-        f = _direct(case, graph, dims or {})
-        if f is None:
-            open_.append(case)
-        else:
-            found[case.name] = [f]
-    if open_:
-        _variant_fits(graph, open_, found)
-    rest = []
-    for case in open_:
-        if case.name in found:
-            continue
-        if case.near is not None:
-            found[case.name] = [case.near[1]]
-        else:
-            rest.append(case)
+        for check in (_zero, _scale, _transpose, _permutation):
+            f = check(case, graph, dims or {})
+            if f is not None:
+                found[case.name] = f
+                break
+    if any(c.name not in found for c in cases):
+        _variant_fits(graph, [c for c in cases if c.name not in found], found)
+    for case in cases:
+        if case.name not in found and case.near is not None:
+            found[case.name] = case.near[1]
+    rest = [c for c in cases if c.name not in found]
     if rest:
-        found[rest[0].name] = [_nothing_fits(rest)]
-    out = [f for name in exact for f in found.get(name, [])]
+        found[rest[0].name] = _nothing_fits(rest)
+    out = [found[name] for name in exact if name in found]
     for f in out:
         f.candidate = candidate_name
     return out
 
 
 # -- hypotheses computed from the exact gradient alone --------------------------------------------
-def _direct(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
-    for check in (_zero, _scale, _transpose, _permutation):
-        f = check(case, graph, dims)
-        if f is not None:
-            return f
-    return None
-
-
 def _claim(case: _Case, kind: str, hyp: np.ndarray, message: str, ev: dict[str, Any],
            tol: np.ndarray | None = None, confidence: float = 1.0) -> Finding | None:
     """A finding if hyp fits all elements; remember it as the best near fit otherwise."""
@@ -269,7 +254,7 @@ def _matching(fits: np.ndarray) -> list[int] | None:
 
 
 # -- hypotheses from variant gradients ------------------------------------------------------------
-def _variant_fits(graph: Graph, cases: list[_Case], found: dict[str, list[Finding]]) -> None:
+def _variant_fits(graph: Graph, cases: list[_Case], found: dict[str, Finding]) -> None:
     """Try each variant family in turn on the tensors still unexplained.
 
     Where several variants of a family fit a tensor, the one fitting the most tensors wins (one
@@ -302,7 +287,7 @@ def _variant_fits(graph: Graph, cases: list[_Case], found: dict[str, list[Findin
                 f.evidence["also_fits"] = also
             f.evidence["tensors_explained"] = cover[vi]
             f.confidence = round(1.0 / len(tied), 3)
-            found[name] = [f]
+            found[name] = f
 
 
 # -- naming ---------------------------------------------------------------------------------

@@ -113,7 +113,11 @@ class Report:
         parts = []
         if self.analytic_verdict:
             bugs = [f for f in self.findings if f.candidate == "analytic" and f.kind != "nonfinite"]
-            why = f" — {bugs[0]}" if self.analytic_verdict == "bug" and bugs else ""
+            why = ""
+            if self.analytic_verdict == "bug" and bugs:
+                same = [f.tensor for f in bugs if f.kind == bugs[0].kind and f.message == bugs[0].message]
+                where = "every tensor" if len(same) == len(self.tensors) else ", ".join(map(str, same))
+                why = f" — {bugs[0].kind} in {where}: {bugs[0].message}"
             if self.analytic_verdict == "correct":
                 why = f" (within {self.dtype.name} round-off)"
             parts.append(f"analytic: {self.analytic_verdict.upper()}{why}")
@@ -162,6 +166,12 @@ class Report:
         from refgrad.report.render import render_report
 
         return render_report(self)
+
+    def text(self, per_tensor: int = 1) -> str:
+        """The text report with the `per_tensor` worst elements of every tensor."""
+        from refgrad.report.render import render_report
+
+        return render_report(self, per_tensor)
 
 
 def _jsonable(x: Any) -> Any:

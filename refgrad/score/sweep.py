@@ -71,6 +71,7 @@ def sweep(
     scheme: str = "central",
     steps: Any = None,
     digits: int = 30,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sweep:
     """FD error against step size, observed and predicted, and the best step of each."""
     if scheme not in SCHEMES:
@@ -86,7 +87,9 @@ def sweep(
     g = np.concatenate([v.ravel() for v in exact.values()])
     model = fd_model(graph, exact, dt, scheme, user_steps=False)
     obs, mx = [], []
-    for h in steps:
+    for i, h in enumerate(steps):
+        if progress:
+            progress(i + 1, len(steps))
         fd = finite_difference(graph, dtype=dt, eps=float(h), scheme=scheme)
         n = np.concatenate([fd[k].astype(np.float64).ravel() for k in exact])
         obs.append(discrepancy(n, g) if np.all(np.isfinite(n)) else np.inf)

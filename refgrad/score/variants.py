@@ -27,9 +27,9 @@ GATES = {4: ("ifgo", "LSTM gates (PyTorch order i,f,g,o)"),
          3: ("rzn", "GRU gates (PyTorch order r,z,n)")}
 
 # classic mistakes: (primitive, wrong derivative in the input a and output y, what was done)
-_STATE = {(4, "add"): " (in an LSTM: the cell state c[t-1])",
-          (4, "mul"): " (in an LSTM: the hidden state h[t-1])",
-          (3, "add"): " (in a GRU: the hidden state h[t-1])"}
+_STATE = {(4, "add", ("mul", "mul")): " (in an LSTM: the cell state c[t-1])",
+          (4, "mul", ("sigmoid", "tanh")): " (in an LSTM: the hidden state h[t-1])",
+          (3, "add", ("mul", "mul")): " (in a GRU: the hidden state h[t-1])"}
 _a, _y = sp.symbols("a y", real=True)
 MISTAKES: tuple[tuple[str, sp.Expr, str], ...] = (
     ("tanh", 1 - sp.tanh(_y) ** 2, "tanh' taken on the output: 1 − tanh(y)² instead of 1 − y²"),
@@ -267,7 +267,9 @@ class Variants:
             s += f", {len(edges)} edges"
             if self.recurrent(edges):
                 s += ", one per step: the value carried over from the previous step"
-                s += _STATE.get((self._blocks(), self.graph.nodes[n.inputs[p]].op), "")
+                u = self.graph.nodes[n.inputs[p]]
+                ins = tuple(sorted(self.graph.nodes[i].op for i in u.inputs))
+                s += _STATE.get((self._blocks(), u.op, ins), "")
         notes = self.gate_notes(n.id)
         return s + (f" [{notes}]" if notes else "")
 
