@@ -202,6 +202,21 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     return 0 if c.verdict != "refuted" else 1
 
 
+def cmd_example(args: argparse.Namespace, extra: list[str]) -> int:
+    """Write a model's example point as text files, one value per line (as C++ would)."""
+    spec = Spec(args.model, extra)
+    if spec.model is None:
+        raise InputError("`refgrad example` takes a built-in model")
+    p, d = spec.point(None, None, args.seed, args.dtype)
+    for sub, arrays in (("params", p), ("data", d)):
+        os.makedirs(os.path.join(args.out, sub), exist_ok=True)
+        for k, v in arrays.items():
+            fmt = "%d" if v.dtype.kind in "iu" else ("%.9g" if v.dtype.itemsize <= 4 else "%.17g")
+            np.savetxt(os.path.join(args.out, sub, f"{k}.txt"), v.reshape(-1), fmt=fmt)
+    _say(f"wrote {args.out}/params and {args.out}/data ({args.dtype}, row-major, one value per line)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     from refgrad.demo import DEMOS
 
@@ -267,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=8)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_certify)
+    p = sub.add_parser("example", help="write a built-in model's example point as text files")
+    p.add_argument("model")
+    p.add_argument("--out", required=True, help="directory: gets params/ and data/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.set_defaults(func=cmd_example)
     p = sub.add_parser("models", help="list the built-in models")
     p.set_defaults(func=cmd_models)
     return ap

@@ -132,7 +132,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return self.analytic_verdict in (None, "correct") and self.numeric_verdict in (None, "ok")
+        """True when the user's own candidates pass (refgrad's own FD counts only when it is
+        the only thing checked)."""
+        own_fd_only_context = self.numeric_source == "refgrad" and self.analytic_verdict is not None
+        numeric_ok = own_fd_only_context or self.numeric_verdict in (None, "ok")
+        return self.analytic_verdict in (None, "correct") and numeric_ok
 
     def to_dict(self) -> dict[str, Any]:
         def cand(which: str, verdict: str | None) -> dict | None:

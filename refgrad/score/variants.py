@@ -83,13 +83,33 @@ class Variants:
 
     # -- families ----------------------------------------------------------------------------
     def _missing_path(self) -> list[Variant]:
-        out = []
+        """One variant per edge class; classes that are the same cut (a single-use chain such
+        as sigmoid(z[0:5]) ← z[0:5]) share one backward pass."""
+        out, done = [], {}
         for edges in self.edge_classes:
+            what = ("your gradient equals the exact gradient without the path through "
+                    + self.describe_edges(edges))
+            same = frozenset(self._upstream(e) for e in edges)
+            if same in done:
+                done[same].equivalent.append(what)
+                continue
             g = backward(self.graph.cut(edges), self.b, self.vals)
-            what = self.describe_edges(edges)
-            out.append(Variant("missing_path", f"your gradient equals the exact gradient without "
-                               f"the path through {what}", self._edge_ev(edges), g))
+            v = done[same] = Variant("missing_path", what, self._edge_ev(edges), g)
+            out.append(v)
         return out
+
+    def _upstream(self, edge: tuple[int, int]) -> tuple[int, int]:
+        """The highest edge whose cut is the same as this one's (up a chain of single-use nodes
+        with one differentiable input)."""
+        g, dep = self.graph, _prop(self.graph, "depends_on_params")
+        n, p = edge
+        while True:
+            u = g.nodes[n].inputs[p]
+            ins = [q for q, i in enumerate(g.nodes[u].inputs)
+                   if dep[i] and (u, q) not in g.cut_edges]
+            if g.nodes[u].is_leaf or len(self.consumers[u]) != 1 or len(ins) != 1:
+                return n, p
+            n, p = u, ins[0]
 
     def _truncated(self) -> list[Variant]:
         out = []
