@@ -65,8 +65,10 @@ def steps_for(x: np.ndarray, eps: float, relative: bool, dtype: np.dtype) -> np.
     with np.errstate(all="ignore"):
         xp = (x + h).astype(dtype).astype(np.float64)
     h_eff = xp - x
-    tiny = float(np.finfo(dtype).smallest_subnormal)
-    return np.where(h_eff > 0, h_eff, tiny)
+    # a step below the dtype's spacing at x rounds away: take one spacing instead (the smallest
+    # step the dtype can make there)
+    ulp = np.spacing(np.abs(x).astype(dtype)).astype(np.float64)
+    return np.where(h_eff > 0, h_eff, ulp)
 
 
 def finite_difference(
