@@ -15,52 +15,16 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
 from refgrad.errors import InputError
 from refgrad.evaluate.backends import Backend, get_backend
 from refgrad.evaluate.forward import as_array, forward
 from refgrad.graph.graph import Graph
 from refgrad.primitives import REGISTRY, Elementwise, Structural
-from refgrad.primitives.compile import compile_expr
 
 MAX_ORDER = 5
-# Structural prims with linear=True and several inputs: jointly linear (coefficient k of the
-# output = forward of the inputs' coefficients k) or multilinear (Cauchy product over inputs).
-JOINTLY_LINEAR = frozenset({"concatenate", "stack"})
-MULTILINEAR = frozenset({"matmul", "conv2d"})
 
 Poly = list  # [None, c_1, ..., c_K]: batched coefficient arrays, None meaning exactly zero
-_DERIVATIVES: dict[tuple[str, tuple[int, ...]], tuple[str, Any]] = {}
-
-
-def _derivative(prim: Elementwise, alpha: tuple[int, ...]) -> tuple[str, Any]:
-    """∂^alpha f as ('zero', None), ('const', Rational) or ('fn', compiled), cached.
-
-    DiracDelta (the derivative of sign, from abs) is replaced by 0: exact away from the kink,
-    and the natural extension of the declared subgradient at it.
-    """
-    key = (prim.name, alpha)
-    if key not in _DERIVATIVES:
-        e = prim.expr
-        for s, k in zip(prim.symbols, alpha, strict=True):
-            if k:
-                e = sp.diff(e, s, k)
-        e = e.replace(lambda u: isinstance(u, sp.DiracDelta), lambda u: sp.Integer(0))
-        e = sp.piecewise_fold(e)
-        if _is_zero(e):
-            _DERIVATIVES[key] = ("zero", None)
-        elif e.is_Rational:
-            _DERIVATIVES[key] = ("const", e)
-        else:
-            _DERIVATIVES[key] = ("fn", compile_expr(e, prim.symbols))
-    return _DERIVATIVES[key]
-
-
-def _is_zero(e: sp.Basic) -> bool:
-    if isinstance(e, sp.Piecewise):
-        return all(_is_zero(v) for v, _ in e.args)
-    return e == 0
 
 
 def _evaluate(d: Any, b: Backend, x0s: list) -> Any:
@@ -115,7 +79,7 @@ def _elementwise(prim: Elementwise, b: Backend, x0s: list, cs: list, K: int) -> 
     for alpha in prim.multi_indices(K):
         if any(a and c is None for a, c in zip(alpha, cs, strict=True)):
             continue
-        kind, d = _derivative(prim, alpha)
+        kind, d = prim.derivative(alpha)
         if kind == "zero":
             continue
         scale = Fraction(1, math.prod(math.factorial(a) for a in alpha))
@@ -165,17 +129,12 @@ def _structural(prim: Structural, node: Any, b: Backend, x0s: list, cs: list, ou
         return [None] + [as_array(r, b) for r in res[1:]]
     if len(cs) == 1:
         return [None] + [None if c is None else fwd([c]) for c in cs[0][1:]]
-    if prim.name in JOINTLY_LINEAR:
+    if prim.joint:
         for k in range(1, K + 1):
             parts = [None if c is None else c[k] for c in cs]
             if any(p is not None for p in parts):
                 out[k] = fwd([_batched(b, p, x0, B) for p, x0 in zip(parts, x0s, strict=True)])
         return out
-    if prim.name not in MULTILINEAR:
-        raise NotImplementedError(
-            f"linear primitive {prim.name!r} with {len(cs)} inputs: add it to "
-            "taylor.JOINTLY_LINEAR or taylor.MULTILINEAR"
-        )
     zero_order = [np.broadcast_to(x0, (B,) + x0.shape) for x0 in x0s]
     for k in range(1, K + 1):
         for split in itertools.product(range(k + 1), repeat=len(cs)):

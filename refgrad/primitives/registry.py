@@ -72,15 +72,27 @@ class Elementwise:
             return self.float_partials[i](*xs, out)
         return self._compiled(("d", i), self.partials[i])(b, *xs)
 
-    def derivative(self, alpha: tuple[int, ...]) -> Compiled:
-        """Mixed partial ∂^alpha f (multi-index over the arguments), compiled; for Taylor mode."""
+    def derivative(self, alpha: tuple[int, ...]) -> tuple[str, Any]:
+        """Mixed partial ∂^alpha f (multi-index over the arguments) for Taylor mode, as
+        ('zero', None), ('const', Rational) or ('fn', compiled), cached.
+
+        DiracDelta (the derivative of sign, from abs) is replaced by 0: exact away from the kink,
+        and the natural extension of the declared subgradient at it.
+        """
         key = ("D", alpha)
         if key not in self._cache:
             e = self.expr
-            for s, k in zip(self.symbols, alpha):
+            for s, k in zip(self.symbols, alpha, strict=True):
                 if k:
                     e = sp.diff(e, s, k)
-            self._cache[key] = compile_expr(e, self.symbols)
+            e = e.replace(lambda u: isinstance(u, sp.DiracDelta), lambda u: sp.Integer(0))
+            e = sp.piecewise_fold(e)
+            if _is_zero(e):
+                self._cache[key] = ("zero", None)
+            elif e.is_Rational:
+                self._cache[key] = ("const", e)
+            else:
+                self._cache[key] = ("fn", compile_expr(e, self.symbols))
         return self._cache[key]
 
     def multi_indices(self, order: int) -> list[tuple[int, ...]]:
@@ -98,6 +110,12 @@ class Elementwise:
         return [(self._compiled(("dom", i), c), msg) for i, (c, msg) in enumerate(self.domain)]
 
 
+def _is_zero(e: sp.Basic) -> bool:
+    if isinstance(e, sp.Piecewise):
+        return all(_is_zero(v) for v, _ in e.args)
+    return e == 0
+
+
 @dataclass(eq=False)
 class Structural:
     """A structural primitive with exact rules over arrays of any backend.
@@ -105,8 +123,11 @@ class Structural:
     shape(in_shapes, attrs) -> out shape (raises ShapeError);
     forward(b, xs, attrs, nb) -> out, where inputs may carry `nb` (0 or 1) leading batch axes;
     vjp(b, g, xs, out, attrs) -> tuple of input cotangents (None where not needed);
-    linear: True if multilinear in its inputs (Taylor mode then applies forward to
-    coefficient products); otherwise `taylor(b, coeffs, attrs)` handles it.
+    linear: True if linear in each input separately (matmul: Taylor mode forms the Cauchy
+    product of the inputs' coefficients); joint=True if linear in all inputs together
+    (concatenate, stack: coefficient k of the output is forward of the inputs' coefficients k);
+    otherwise `taylor(b, coeffs, attrs, out0)` handles it, with coeffs[0] the unbatched inputs
+    and coeffs[k] the batched coefficient-k inputs.
     """
 
     name: str
@@ -114,6 +135,7 @@ class Structural:
     forward: Callable[..., Any]
     vjp: Callable[..., tuple[Any, ...]]
     linear: bool = True
+    joint: bool = False
     taylor: Callable[..., Any] | None = None
     kink: Callable[..., Any] | None = None
     subgradient: str = ""

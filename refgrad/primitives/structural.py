@@ -160,6 +160,7 @@ defstructural(
     shape=_concat_shape,
     forward=lambda b, xs, a, nb: np.concatenate(xs, axis=a["axis"] + nb),
     vjp=_concat_vjp,
+    joint=True,
 )
 
 
@@ -174,6 +175,7 @@ defstructural(
     shape=_stack_shape,
     forward=lambda b, xs, a, nb: np.stack(xs, axis=a["axis"] + nb),
     vjp=lambda b, g, xs, out, a: tuple(np.take(g, i, axis=a["axis"]) for i in range(len(xs))),
+    joint=True,
 )
 
 
