@@ -44,10 +44,10 @@ def main() -> None:
         for bk in args.backends.split(","):
             b = get_backend(_engine(bk), digits_to_bits(50) + GUARD_BITS)
             rep = 1 if name == "mlp" and bk == "mp" else args.repeat
-            t_f = best(lambda b=b: forward(graph, b), rep)
-            t_g = best(lambda b=b: backward(graph, b, forward(graph, b)), rep)
-            t30 = best(lambda bk=bk: reference(graph, digits=30, backend=bk), rep)
-            t50 = best(lambda bk=bk: reference(graph, digits=50, backend=bk), rep)
+            t_f = best(lambda b=b, g=graph: forward(g, b), rep)
+            t_g = best(lambda b=b, g=graph: backward(g, b, forward(g, b)), rep)
+            t30 = best(lambda bk=bk, g=graph: reference(g, digits=30, backend=bk), rep)
+            t50 = best(lambda bk=bk, g=graph: reference(g, digits=50, backend=bk), rep)
             print(f"{name:16} {n:7d} {bk:7} {t_f * 1e3:10.1f}ms {t_g * 1e3:10.1f}ms {t_g / t_f:8.2f} "
                   f"{t30 * 1e3:12.1f}ms {t50 * 1e3:12.1f}ms", flush=True)
 

@@ -8,6 +8,8 @@
 The namespace holds the public verbs and the numpy-like operations losses are written with.
 """
 
+from refgrad import losses, models, nn
+from refgrad.differentiate.finite_difference import finite_difference
 from refgrad.errors import (
     DomainError,
     InputError,
@@ -17,8 +19,6 @@ from refgrad.errors import (
     ShapeError,
     TraceError,
 )
-from refgrad import losses, models, nn
-from refgrad.differentiate.finite_difference import finite_difference
 from refgrad.reference import Reference, reference
 from refgrad.score.diagnose import check
 from refgrad.score.report import Report

@@ -99,10 +99,12 @@ def test_stop_gradient_max_is_not_a_kink():
 @pytest.mark.parametrize(
     "fn, params, err, match",
     [
-        (lambda p, d: rg.sum(rg.log(p["x"])), {"x": np.array([1.0, 0.0])}, rg.DomainError, "log needs a > 0.*element \\(1,\\)"),
+        (lambda p, d: rg.sum(rg.log(p["x"])), {"x": np.array([1.0, 0.0])}, rg.DomainError,
+         "log needs a > 0.*element \\(1,\\)"),
         (lambda p, d: rg.sum(1 / p["x"]), {"x": np.array([0.0, 2.0])}, rg.DomainError, "division by zero"),
         (lambda p, d: p["x"] * 2, {"x": np.ones(3)}, rg.ShapeError, "scalar.*\\(3,\\)"),
-        (lambda p, d: rg.sum(p["x"]), {"x": np.array([1.0, np.nan])}, rg.InputError, "param 'x'.*non-finite.*\\(1,\\)"),
+        (lambda p, d: rg.sum(p["x"]), {"x": np.array([1.0, np.nan])}, rg.InputError,
+         "param 'x'.*non-finite.*\\(1,\\)"),
         (lambda p, d: rg.sum(p["w"]), {"x": np.ones(2)}, rg.InputError, "params\\['w'\\].*'x'"),
         (lambda p, d: rg.sum(p["W"] @ p["x"]), {"W": np.ones((2, 3)), "x": np.ones(2)}, rg.ShapeError,
          "matmul.*\\(2, 3\\).*\\(2,\\).*param 'W'"),

@@ -14,8 +14,8 @@ from functools import cache
 from typing import Any
 
 import mpmath
-from mpmath import libmp
 import numpy as np
+from mpmath import libmp
 
 from refgrad.errors import KinkError, RefgradError
 from refgrad.evaluate.precision import round_to_dtype
@@ -440,6 +440,11 @@ def _decide_arb(op: str, a: Any, b: Any) -> bool:
     raise KinkError(f"cannot decide {a} {op} {b} with balls: the point is at or near a kink")
 
 
+def _to_float(v: Any) -> float:
+    """An exact number as the nearest float64."""
+    return float(round_to_dtype(v, np.float64)) if isinstance(v, mpmath.mpf) else float(_rational(v))
+
+
 class Float(Backend):
     """numpy in a given float dtype: what a correct float implementation computes."""
 
@@ -459,8 +464,7 @@ class Float(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            a = np.vectorize(lambda v: float(round_to_dtype(v, np.float64)) if isinstance(v, mpmath.mpf) else float(_rational(v)),
-                             otypes=[np.float64])(a)
+            a = np.vectorize(_to_float, otypes=[np.float64])(a)
         return a.astype(self.dtype)
 
     def const(self, r):

@@ -48,7 +48,7 @@ defprim(
     "sigmoid",
     "a",
     lambda a: 1 / (1 + sp.exp(-a)),
-    float_forward=lambda a: np.where(a >= 0, 1 / (1 + np.exp(-np.abs(a))), np.exp(-np.abs(a)) / (1 + np.exp(-np.abs(a)))),
+    float_forward=lambda a: np.where(a >= 0, 1, np.exp(-np.abs(a))) / (1 + np.exp(-np.abs(a))),
     float_partials=[lambda a, y: y * (1 - y)],
 )
 defprim(

@@ -88,6 +88,7 @@ def render_report(r: Any, per_tensor: int = 1) -> str:
     if r.numeric_verdict:
         out.append(f"  numeric vs exact: {_g(m['numeric_vs_exact_discrepancy'])} observed, "
                    f"{_g(m['predicted_numeric_discrepancy'])} predicted by the error model "
-                   f"(noise σ_f = {_g(m['evaluation_noise'])}); best step ≈ {_g(m['predicted_best_step'], 2)}")
+                   f"(noise σ_f = {_g(m['evaluation_noise'])}); "
+                   f"best step ≈ {_g(m['predicted_best_step'], 2)}")
     out += [f"note: {n}" for n in r.notes]
     return "\n".join(out)

@@ -116,6 +116,7 @@ def _claim(case: _Case, kind: str, hyp: np.ndarray, message: str, ev: dict[str, 
 
 
 def _zero(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
+    """Zero where the exact gradient is not (a contribution never accumulated), else correct."""
     e, c, t = case.exact, case.cand, case.tol
     zeroed = (np.abs(c) <= t) & (np.abs(e) > t)
     if not zeroed.any():
@@ -132,15 +133,20 @@ def _zero(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
 
 
 def _scale(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
+    """cand ≈ k·exact: k from the median ratio and least squares, tried as a small rational
+    first (1/T), the tolerance scaled by |k|; k = −1 is a sign flip."""
     e, c, t = case.exact, case.cand, case.tol
     big = (np.abs(e) > t) & np.isfinite(c)
-    if big.sum() < 2:
-        return None
+    if big.sum() < 2:  # one number: any factor fits; only say a sign flip is consistent
+        return _claim(case, "sign", -e, "your gradient is the exact one with the sign flipped "
+                      "(one entry: consistent with, not proof of, a sign flip)", {"factor": -1.0},
+                      confidence=0.3) if big.sum() == 1 else None
     tries: list[Fraction | float] = []
+    den = max([64] + [d[0] for d in _dimensions(graph, dims)])  # 1/T also for T = 100
     for k in (float(np.median(c[big] / e[big])), float(np.sum(e[big] * c[big]) /
                                                         np.sum(e[big] ** 2))):
         if np.isfinite(k) and abs(k) > 1e-12 and abs(k - 1) > 1e-4:  # not round-off
-            q = Fraction(k).limit_denominator(64)
+            q = Fraction(k).limit_denominator(den)
             tries += [r for r in ([q] if q not in (0, 1) else []) + [k] if r not in tries]
     conf = 1.0 if big.sum() >= 4 else 0.6
     for r in tries:
@@ -159,6 +165,7 @@ def _scale(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
 
 
 def _transpose(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
+    """exact.T (square), or the (n, m) transpose's buffer in the (m, n) layout."""
     e, t = case.exact, case.tol
     if e.ndim != 2:
         return None
@@ -176,6 +183,7 @@ def _transpose(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | Non
 
 
 def _permutation(case: _Case, graph: Graph, dims: dict[str, int]) -> Finding | None:
+    """Row blocks in another order (4 LSTM / 3 GRU gate blocks), then single rows or columns."""
     e, t = case.exact, case.tol
     for blocks, (letters, names) in GATES.items():
         if e.ndim == 0 or e.shape[0] % blocks or e.shape[0] < 2 * blocks:
@@ -208,7 +216,7 @@ def _axis_permutation(case: _Case, axis: int) -> Finding | None:
         return np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
     e, c, t = rows(case.exact), rows(case.cand), rows(case.tol)
     n = e.shape[0]
-    if n < 2 or n * n * e.shape[1] > 2e7:
+    if n < 2 or n > 512 or n * n * e.shape[1] > 2e7:  # matching recurses up to n deep
         return None
     with np.errstate(all="ignore"):
         fits = (np.abs(c[:, None, :] - e[None, :, :])
@@ -332,6 +340,7 @@ def _name_factor(r: Fraction | float, graph: Graph, dims: dict[str, int]) -> tup
 
 
 def _shape_finding(name: str, c: np.ndarray, e: np.ndarray, t: np.ndarray) -> Finding:
+    """A (n, m) candidate for a (m, n) param that is its transpose; any other shape is an error."""
     if c.ndim == 2 and c.shape == e.shape[::-1]:
         with np.errstate(all="ignore"):
             if (np.abs(c.T.astype(np.float64) - e) <= t).all():
@@ -342,6 +351,7 @@ def _shape_finding(name: str, c: np.ndarray, e: np.ndarray, t: np.ndarray) -> Fi
 
 
 def _nothing_fits(cases: list[_Case]) -> Finding:
+    """One finding for all unexplained tensors, with each one's worst element (error / tol)."""
     ev, worst = {}, None
     for case in cases:
         with np.errstate(all="ignore"):
@@ -357,7 +367,7 @@ def _nothing_fits(cases: list[_Case]) -> Finding:
     names = ", ".join(repr(c.name) for c in cases)
     msg = (f"the gradient of {names} is wrong and none of the known bug patterns fits (zeros, "
            "sign, scale, transpose, permutation, a missing path, truncated BPTT, a wrong local "
-           f"derivative, an index shift); worst element {name}{tuple(w['index'])}: yours "
+           f"derivative, an index shift); worst element {name}{w['index'] or ''}: yours "
            f"{_g(w['candidate'])}, exact {_g(w['exact'])} (error {_g(w['error'])}, tolerance "
            f"{_g(w['tol'])})")
     return Finding("nothing_fits", cases[0].name if len(cases) == 1 else None, msg, ev)

@@ -94,7 +94,8 @@ class Report:
         if has_a:
             a = self._flat("analytic")
             m["analytic_vs_exact_discrepancy"] = discrepancy(a, g)
-            m["analytic_max_error_over_scale"] = float(np.max(self._flat("analytic_error") / self._flat("scale")))
+            ratio = self._flat("analytic_error") / self._flat("scale")
+            m["analytic_max_error_over_scale"] = float(np.max(ratio))
         if has_n:
             n = self._flat("numeric")
             m["numeric_vs_exact_discrepancy"] = discrepancy(n, g)
@@ -126,7 +127,8 @@ class Report:
             parts.append(
                 f"numeric ({self.numeric_source} {self.scheme} FD, eps {self.eps:.3g}): "
                 f"{self.numeric_verdict.upper()} (discrepancy {m['numeric_vs_exact_discrepancy']:.2g}, "
-                f"predicted {m['predicted_numeric_discrepancy']:.2g}, best step ≈ {m['predicted_best_step']:.2g})"
+                f"predicted {m['predicted_numeric_discrepancy']:.2g}, "
+                f"best step ≈ {m['predicted_best_step']:.2g})"
             )
         return "; ".join(parts)
 

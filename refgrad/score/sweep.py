@@ -100,8 +100,9 @@ def sweep(
               float(steps[int(np.argmin(obs_a))]), model.best_step(steps))
     s.findings += model.notes
     if not model.truncation_free():
+        power = {"central": 2, "complex": 2, "five_point": 4}.get(scheme, 1)
         s.findings.append(
             f"below the best step round-off dominates (error ∝ 1/eps, noise σ_f = {model.sigma_f:.2g}); "
-            f"above it truncation does (∝ eps^{2 if scheme in ('central', 'complex') else 4 if scheme == 'five_point' else 1})"
+            f"above it truncation does (∝ eps^{power})"
         )
     return s

@@ -26,10 +26,11 @@ FAMILIES = ("missing_path", "truncated", "wrong_local_derivative", "index_shift"
 GATES = {4: ("ifgo", "LSTM gates (PyTorch order i,f,g,o)"),
          3: ("rzn", "GRU gates (PyTorch order r,z,n)")}
 
-# classic mistakes: (primitive, wrong derivative in the input a and output y, what was done)
+# what a recurrent input is, recognised by its op and its inputs' ops (gate blocks, op, inputs)
 _STATE = {(4, "add", ("mul", "mul")): " (in an LSTM: the cell state c[t-1])",
           (4, "mul", ("sigmoid", "tanh")): " (in an LSTM: the hidden state h[t-1])",
           (3, "add", ("mul", "mul")): " (in a GRU: the hidden state h[t-1])"}
+# classic mistakes: (primitive, wrong derivative in the input a and output y, what was done)
 _a, _y = sp.symbols("a y", real=True)
 MISTAKES: tuple[tuple[str, sp.Expr, str], ...] = (
     ("tanh", 1 - sp.tanh(_y) ** 2, "tanh' taken on the output: 1 − tanh(y)² instead of 1 − y²"),

@@ -223,7 +223,10 @@ def logsumexp(a: Tensor, axis: Any = -1, keepdims: bool = False) -> Tensor:
     """log Σ exp(a) = m + log Σ exp(a − m), m = max(a) with no gradient (it cancels exactly)."""
     m = stop_gradient(max(a, axis, keepdims=True))
     out = log(sum(exp(a - m), axis, keepdims=True)) + m
-    return out if keepdims else reshape(out, [s for i, s in enumerate(out.shape) if i not in _axes(axis, a.ndim)])
+    if keepdims:
+        return out
+    axes = _axes(axis, a.ndim)
+    return reshape(out, [s for i, s in enumerate(out.shape) if i not in axes])
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:

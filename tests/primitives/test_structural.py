@@ -27,7 +27,8 @@ CASES = {
                       {"W": W}),
     "max axis": (lambda p, d: rg.sum(rg.max(p["W"], axis=1) ** 2), {"W": W}),
     "max all": (lambda p, d: rg.max(p["W"] * p["W"]), {"W": W}),
-    "reshape/transpose": (lambda p, d: rg.sum(rg.tanh(p["W"].T.reshape(2, 6)) * np.arange(12.0).reshape(2, 6)),
+    "reshape/transpose": (lambda p, d: rg.sum(rg.tanh(p["W"].T.reshape(2, 6)) * np.arange(12.0)
+                                              .reshape(2, 6)),
                           {"W": W}),
     "getitem basic": (lambda p, d: rg.sum(rg.sigmoid(p["W"][1:, ::2]) * p["W"][0, 1]), {"W": W}),
     "getitem int arrays": (lambda p, d: rg.sum(p["W"][np.array([0, 2, 2]), np.array([1, 1, 3])] ** 3),

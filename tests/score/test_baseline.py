@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import refgrad as rg
-from refgrad.score.baseline import absolute_gradient, baseline, check_representable, weighted_depth
 from refgrad.models import MODELS, in_dtype
+from refgrad.score.baseline import absolute_gradient, baseline, check_representable, weighted_depth
 
 
 def test_weighted_depth_counts_reductions_by_log2():

@@ -55,7 +55,8 @@ def test_lstm_sweep_predicts_the_best_step(lstm):
     m, p, d, g, good = lstm
     s = rg.sweep(m.loss, p, d, dtype=np.float32)
     assert 1 / 4 <= s.best_predicted / s.best_observed <= 4
-    assert set(s.to_dict()) >= {"steps", "observed", "predicted", "best_observed", "best_predicted", "findings"}
+    keys = {"steps", "observed", "predicted", "best_observed", "best_predicted", "findings"}
+    assert set(s.to_dict()) >= keys
     mid = (s.steps > 1e-5) & (s.steps < 0.2)  # where the Taylor model is meant to hold
     assert np.all(np.abs(np.log10(s.observed[mid] / s.predicted[mid])) < np.log10(3))
 

@@ -72,7 +72,8 @@ def test_untraceable_operations_are_named(fn, match):
 
 
 def test_shape_errors_name_the_operands():
-    with pytest.raises(rg.ShapeError, match="add: shapes do not broadcast.*param 'a' \\(2,\\).*param 'b' \\(3,\\)"):
+    msg = "add: shapes do not broadcast.*param 'a' \\(2,\\).*param 'b' \\(3,\\)"
+    with pytest.raises(rg.ShapeError, match=msg):
         rg.trace(lambda p, d: rg.sum(p["a"] + p["b"]), {"a": np.ones(2), "b": np.ones(3)})
     with pytest.raises(rg.ShapeError, match="axis 2 is out of range"):
         rg.trace(lambda p, d: rg.sum(p["a"], axis=2), {"a": np.ones(2)})
