@@ -51,7 +51,10 @@ class Spec:
         if spec not in MODELS:
             raise InputError(f"unknown model {spec!r}: built-in models are {', '.join(MODELS)}, "
                              "or give path/to/file.py:function")
-        self.model = MODELS[spec].configure(**_options(options)) if options else MODELS[spec]
+        try:
+            self.model = MODELS[spec].configure(**_options(options)) if options else MODELS[spec]
+        except (TypeError, ValueError) as e:
+            raise InputError(f"model {spec}: bad options {' '.join(options)}: {e}") from None
         self.name, self.loss = spec, self.model.loss
 
     def point(self, params: str | None, data: str | None, seed: int, dtype: Any) -> tuple:
@@ -61,16 +64,20 @@ class Spec:
             if params is None:
                 raise InputError(f"{self.name}: give --params (and --data) for a file model")
             p = read_arrays(params, kind="params")
-            d = read_arrays(data, kind="data") if data else {}
+            d = read_arrays(data, None, kind="data") if data else {}
             return in_dtype(p, dtype), in_dtype(d, dtype)
         ep, ed = m.example(seed)
         p = read_arrays(params, m.params, kind="params") if params else ep
         ints = tuple(k for k, v in ed.items() if v.dtype.kind in "iu")
+        if params and not data and m.data:
+            print(f"refgrad: note: no --data given: using {self.name}'s example data",
+                  file=sys.stderr)
         d = read_arrays(data, m.data, kind="data", ints=ints) if data else ed
         return in_dtype(p, dtype), in_dtype(d, dtype)
 
 
 def _options(words: list[str]) -> dict[str, Any]:
+    """--name value pairs: sizes are positive integers (a list of them as 64,32,10)."""
     opts, i = {}, 0
     while i < len(words):
         w = words[i]
@@ -78,13 +85,13 @@ def _options(words: list[str]) -> dict[str, Any]:
             raise InputError(f"model options come as --name value pairs; got {words[i:]}")
         v = words[i + 1]
         try:
-            val: Any = int(v)
+            vals = [int(x) for x in v.split(",")]
         except ValueError:
-            try:
-                val = float(v)
-            except ValueError:
-                raise InputError(f"model option {w} needs a number, got {v!r}") from None
-        opts[w[2:].replace("-", "_")] = val
+            raise InputError(f"model option {w} takes a positive integer (or a list like "
+                             f"64,32,10), got {v!r}") from None
+        if any(x < 1 for x in vals):
+            raise InputError(f"model option {w} must be at least 1, got {v!r}")
+        opts[w[2:].replace("-", "_")] = tuple(vals) if "," in v else vals[0]
         i += 2
     return opts
 
@@ -123,11 +130,11 @@ def cmd_sweep(args: argparse.Namespace, extra: list[str]) -> int:
     spec = Spec(args.model, extra)
     p, d = spec.point(args.params, args.data, args.seed, args.dtype)
     steps = None
-    if args.steps:
+    if args.fd_steps:
         try:
-            steps = [float(s) for s in args.steps.split(",")]
+            steps = [float(s) for s in args.fd_steps.split(",")]
         except ValueError:
-            raise InputError(f"--steps takes comma-separated numbers, got {args.steps!r}") from None
+            raise InputError(f"--fd-steps takes comma-separated numbers, got {args.fd_steps!r}") from None
     s = sweep(spec.loss, p, d, dtype=args.dtype, scheme=args.scheme, steps=steps,
               progress=_progress("sweep") if sys.stderr.isatty() else None)
     if args.plot:
@@ -147,6 +154,8 @@ def _progress(what: str):
 def cmd_reference(args: argparse.Namespace, extra: list[str]) -> int:
     from refgrad.reference import format_mpf, reference
 
+    if args.output and os.path.exists(args.output) and not args.force:
+        raise InputError(f"{args.output} exists; pass --force to overwrite it")
     spec = Spec(args.model, extra)
     p, d = spec.point(args.params, args.data, args.seed, np.float64)
     ref = reference(spec.loss, p, d, digits=args.digits)
@@ -165,7 +174,7 @@ def cmd_reference(args: argparse.Namespace, extra: list[str]) -> int:
             _say(f"grad[{k!r}] (certified digits):")
             flat = ref.format_grad(k).reshape(-1)
             for i, s in enumerate(flat[:args.show]):
-                _say(f"  {np.unravel_index(i, ref.grad[k].shape)}  {s}")
+                _say(f"  {tuple(int(j) for j in np.unravel_index(i, ref.grad[k].shape))}  {s}")
             if flat.size > args.show:
                 _say(f"  ... {flat.size - args.show} more (use -o FILE or --json)")
     return 0
@@ -174,6 +183,8 @@ def cmd_reference(args: argparse.Namespace, extra: list[str]) -> int:
 def _atomic_write(path: str, text: str, force: bool) -> None:
     if os.path.exists(path) and not force:
         raise InputError(f"{path} exists; pass --force to overwrite it")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InputError(f"cannot write {path}: its directory does not exist")
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -257,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--scheme", default="central",
                    choices=["forward", "backward", "central", "five_point", "complex"])
-    p.add_argument("--steps", help="comma-separated steps (default: 25 from 1e-10..1 by dtype)")
+    p.add_argument("--fd-steps", help="comma-separated FD steps (default: 25 up to 1, by dtype)")
     p.add_argument("--plot", help="write the V curve to this PNG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sweep)

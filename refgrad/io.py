@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,24 +24,19 @@ SUFFIXES = (".npy", ".txt", ".csv", ".json")
 def _read_text(path: str) -> np.ndarray:
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (not UTF-8); write numbers as text or .npy") from None
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
-    tokens = text.replace(",", " ").split()
-    try:
-        return np.array([float(t) for t in tokens], dtype=np.float64)
-    except ValueError:
-        bad = next(t for t in tokens if not _is_float(t))
-        line = next(i + 1 for i, s in enumerate(text.splitlines()) if bad in s)
-        raise InputError(f"{path}:{line}: {bad!r} is not a number") from None
-
-
-def _is_float(t: str) -> bool:
-    try:
-        float(t)
-    except ValueError:
-        return False
-    return True
+    values = []
+    for lineno, line in enumerate(lines, 1):
+        for tok in line.replace(",", " ").split():
+            try:
+                values.append(float(tok))
+            except ValueError:
+                raise InputError(f"{path}:{lineno}: {tok!r} is not a number") from None
+    return np.array(values, dtype=np.float64)
 
 
 def _read_file(path: str) -> Any:
@@ -50,7 +46,7 @@ def _read_file(path: str) -> Any:
     if ext == ".npy":
         try:
             return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise InputError(f"cannot read {path} as .npy: {e}") from None
     if ext == ".json":
         try:
@@ -80,8 +76,8 @@ def _collect(path: str) -> dict[str, Any]:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read {path} as .npz: {e}") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as e:
+            raise InputError(f"cannot read {path} as .npz: {e or 'not a zip archive'}") from None
     content = _read_file(path)
     if ext == ".json" and isinstance(content, dict):
         return content
@@ -101,9 +97,13 @@ def read_arrays(path: str, shapes: Mapping[str, tuple[int, ...]] | None = None, 
     out = {}
     for name, v in raw.items():
         try:
-            arr = np.asarray(v, dtype=np.float64)
+            arr = np.asarray(v)
+            if arr.dtype.kind not in "iu" or name not in ints and shapes is not None:
+                arr = arr.astype(np.float64)  # integer files stay integer (labels) for own models
         except (TypeError, ValueError):
             raise InputError(f"{kind} {name!r} in {path}: not an array of numbers") from None
+        if arr.dtype.kind not in "iuf":
+            raise InputError(f"{kind} {name!r} in {path}: not an array of real numbers")
         if shapes is not None:
             shape = tuple(shapes[name])
             size = int(np.prod(shape, dtype=np.int64))
@@ -112,7 +112,7 @@ def read_arrays(path: str, shapes: Mapping[str, tuple[int, ...]] | None = None, 
                                  f"has shape {shape} ({size} values)")
             arr = arr.reshape(shape)
         if name in ints:
-            if not np.all(arr == np.round(arr)):
+            if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
                 raise InputError(f"{kind} {name!r} in {path}: expected integer labels")
             arr = arr.astype(np.int64)
         out[name] = arr

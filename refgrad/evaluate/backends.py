@@ -534,7 +534,7 @@ def get_backend(name: str, prec: int = 0) -> Backend:
         return IV(prec)
     if name == "arb":
         return ARB(prec)
-    if name in ("float64", "float32", "float16"):
+    if name in ("float64", "float32", "float16", "longdouble"):
         return Float(name)
     if name == "complex128":
         return Complex()

@@ -21,6 +21,8 @@ def _pyplot():
 
 def plot_sweep(s: Any, path: str) -> str:
     """The log-log V curve: observed FD discrepancy and the error model's prediction vs step."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise RefgradError(f"cannot write {path}: its directory does not exist")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     ax.loglog(s.steps, s.observed, "o", color="C0", label="observed (refgrad FD vs exact)")

@@ -45,7 +45,9 @@ MAX_PROOF_NODES = 3000  # larger graphs are only checked numerically
 _X = sp.Symbol("x")
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "Sum": sp.Sum,
              "sigmoid": sp.Lambda(_X, 1 / (1 + sp.exp(-_X))), "KroneckerDelta": sp.KroneckerDelta,
-             "softplus": sp.Lambda(_X, sp.log(1 + sp.exp(_X))), "Rational": sp.Rational}
+             "softplus": sp.Lambda(_X, sp.log(1 + sp.exp(_X))), "pi": sp.pi}
+_GLOBALS = {"Symbol": sp.Symbol, "Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
+            "Function": sp.Function, "factorial": sp.factorial}  # nothing else: Q, E, I stay unknown
 
 
 @dataclass
@@ -200,7 +202,7 @@ def _parse(text: Any, f: _Formula) -> sp.Expr:
     local: dict[str, Any] = dict(FUNCTIONS)
     local.update({k: sp.IndexedBase(k) if s else sp.Symbol(k, real=True) for k, s in shapes.items()})
     try:
-        return sp.sympify(parse_expr(str(text), local_dict=local,
+        return sp.sympify(parse_expr(str(text), local_dict=local, global_dict=dict(_GLOBALS),
                                      transformations=standard_transformations + (rationalize,)))
     except Exception as e:  # parse_expr raises anything from SyntaxError to TypeError
         raise InputError(f"the formula {str(text)!r} does not parse ({type(e).__name__}: {e}); "
@@ -245,12 +247,12 @@ def _elements(formula: Any, f: _Formula, wrt: str, indices: Any) -> np.ndarray:
         out.reshape(-1)[:] = [_concrete(_parse(e, f), f) for e in arr.reshape(-1)]
         return out
     expr = _parse(formula, f)
-    free = [s for s in expr.free_symbols
-            if not isinstance(s, sp.Indexed) and s.name not in f.syms and s.name not in f.ints]
+    in_index = {s for i in expr.atoms(sp.Indexed) for j in i.indices for s in j.free_symbols}
+    free = sorted(in_index & expr.free_symbols, key=lambda s: s.name)  # not Sum-bound ones
     own = [i.indices for i in expr.atoms(sp.Indexed) if str(i.base) == wrt]
     fit = [o for o in own if len(set(o)) == len(o) == len(free) and set(o) == set(free)]
     order = ([sp.Symbol(n) for n in indices] if indices is not None
-             else list(fit[0]) if fit else sorted(free, key=lambda s: s.name))
+             else list(fit[0]) if fit else free)
     if free and len(order) != len(f.shape):
         raise InputError(f"the formula has index symbols {sorted(s.name for s in free)} but "
                          f"{wrt} has {len(f.shape)} axes; write e.g. {wrt}[i,j] or pass indices=")

@@ -118,7 +118,11 @@ class FDModel:
 
 
 def evaluation_noise(graph: Graph, dtype: Any, samples: int = 16, seed: int = 0) -> float:
-    """RMS of f_dtype − f_exact over points near x: the noise a finite difference divides by h."""
+    """RMS of f_dtype − f_exact over points near x: the noise a finite difference divides by h.
+
+    "Exact" needs only be far more accurate than the dtype: float64 for float16/float32,
+    80-bit long double (or MPFR where long double is just float64) for float64.
+    """
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(seed)
     pts = {}
@@ -127,10 +131,22 @@ def evaluation_noise(graph: Graph, dtype: Any, samples: int = 16, seed: int = 0)
         jitter = 1 + 1e-3 * rng.standard_normal((samples,) + x.shape)
         pts[k] = (x * jitter).astype(dtype).astype(np.float64)
     lo = forward(graph, get_backend(dtype.name), pts, batched=True)[graph.output]
-    prec = 2 * (int(np.finfo(dtype).nmant) + 1) + 32
-    ex = forward(graph, get_backend("mp", max(prec, 64)), pts, batched=True, check_domain=False)
-    exact = round_array(np.asarray(ex[graph.output], dtype=object), np.float64)
+    exact = _accurate_values(graph, pts, dtype)
     return float(np.sqrt(np.mean((lo.astype(np.float64) - exact) ** 2)))
+
+
+def _accurate_values(graph: Graph, pts: dict, dtype: np.dtype) -> np.ndarray:
+    if dtype.itemsize <= 4:
+        return forward(graph, get_backend("float64"), pts, batched=True)[graph.output]
+    if np.finfo(np.longdouble).nmant >= 63:
+        return forward(graph, get_backend("longdouble"), pts, batched=True)[graph.output].astype(np.float64)
+    from refgrad.reference import _engine
+
+    ex = forward(graph, get_backend(_engine("mp"), 128), pts, batched=True, check_domain=False)
+    b = get_backend(_engine("mp"), 128)
+    with b.context():
+        vals = np.asarray(b.to_mpf(np.asarray(ex[graph.output], dtype=object)), dtype=object)
+    return round_array(vals, np.float64)
 
 
 def fd_model(graph: Graph, exact: dict[str, np.ndarray], dtype: Any, scheme: str = "central",
