@@ -101,40 +101,55 @@ def _objects(f: Any, a: np.ndarray) -> np.ndarray:
     return out
 
 
-class MP(Backend):
-    """mpmath mpf numbers at `prec` bits (round to nearest in every operation)."""
-
-    name = "mp"
+class Multiprecision(Backend):
+    """Backends whose numbers are Python objects at `prec` bits; a subclass says how a float
+    or an int becomes one of its numbers (`make`, exact) and how an mpf does (`scalar`)."""
 
     def __init__(self, prec: int):
         if prec < 53:
-            raise ValueError("mp backend needs at least 53 bits so float inputs stay exact")
+            raise ValueError(f"{self.name} backend needs at least 53 bits so float inputs stay exact")
         self.prec = prec
         self._consts: dict = {}
 
-    def context(self):
-        return mpmath.workprec(self.prec)
+    def make(self, v: float | int) -> Any:
+        raise NotImplementedError
+
+    def scalar(self, v: Any) -> Any:
+        """An exact number (an mpf, float, int or rational) on this backend."""
+        return self.const(v)
 
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
             return _objects(self.scalar, a)
-        if a.dtype.kind == "f":
-            a = a.astype(np.float64)
+        a = a.astype(np.float64) if a.dtype.kind == "f" else a
         out = np.empty(a.shape, dtype=object)
-        flat = out.reshape(-1)
-        flat[:] = [mpmath.mpf(v) for v in a.reshape(-1).tolist()]
+        out.reshape(-1)[:] = [self.make(v) for v in a.reshape(-1).tolist()]
         return out
 
     def const(self, r):
+        """A rational constant, rounded once at this precision (cached)."""
         c = self._consts.get(r)
         if c is None:
             q = _rational(r)
-            c = self._consts[r] = mpmath.mpf(q.numerator) / q.denominator
+            c = self._consts[r] = self.make(q.numerator) / q.denominator
         return c
 
+    @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+
+class MP(Multiprecision):
+    """mpmath mpf numbers at `prec` bits (round to nearest in every operation)."""
+
+    name = "mp"
+    make = staticmethod(mpmath.mpf)
+
+    def context(self):
+        return mpmath.workprec(self.prec)
+
     def scalar(self, v):
-        """An exact number (mpf kept as is, float, int, rational) on this backend."""
         return v if isinstance(v, mpmath.mpf) else self.const(v)
 
     exp = staticmethod(_ufunc(mpmath.exp))
@@ -144,12 +159,8 @@ class MP(Backend):
     sign = staticmethod(_ufunc(mpmath.sign))
     pow = staticmethod(_ufunc(mpmath.power, 2))
 
-    @staticmethod
-    def abs(x):
-        return np.abs(x)
 
-
-class MPFR(Backend):
+class MPFR(Multiprecision):
     """Multiprecision on gmpy2's MPFR numbers (with the `fast` extra): every operation is
     correctly rounded at `prec` bits, and about 10x faster than mpmath's Python-level mpf.
     `to_mpf` hands results out as mpmath mpf, converted exactly."""
@@ -159,11 +170,9 @@ class MPFR(Backend):
     def __init__(self, prec: int):
         import gmpy2
 
-        if prec < 53:
-            raise ValueError("mpfr backend needs at least 53 bits so float inputs stay exact")
+        super().__init__(prec)
         self.gmpy2 = gmpy2
-        self.prec = prec
-        self._consts: dict = {}
+        self.make = gmpy2.mpfr
         self.exp = _ufunc(gmpy2.exp)
         self.log = _ufunc(gmpy2.log)
         self.tanh = _ufunc(gmpy2.tanh)
@@ -176,32 +185,11 @@ class MPFR(Backend):
         return g.context(g.get_context(), precision=self.prec, emax=g.get_emax_max(),
                          emin=g.get_emin_min())
 
-    def asarray(self, x):
-        a = np.asarray(x)
-        if a.dtype == object:
-            return _objects(self.scalar, a)
-        a = a.astype(np.float64) if a.dtype.kind == "f" else a
-        mpfr = self.gmpy2.mpfr
-        out = np.empty(a.shape, dtype=object)
-        out.reshape(-1)[:] = [mpfr(v) for v in a.reshape(-1).tolist()]
-        return out
-
-    def const(self, r):
-        c = self._consts.get(r)
-        if c is None:
-            q = _rational(r)
-            c = self._consts[r] = self.gmpy2.mpfr(self.gmpy2.mpq(q.numerator, q.denominator))
-        return c
-
     def scalar(self, v):
         if isinstance(v, mpmath.mpf):
             sign, man, exp, _ = v._mpf_
             return self.gmpy2.mul_2exp(self.gmpy2.mpfr(-int(man) if sign else int(man)), int(exp))
         return self.const(v)
-
-    @staticmethod
-    def abs(x):
-        return np.abs(x)
 
     def to_mpf(self, x):
         return np.asarray(_ufunc(_mpfr_to_mpf)(x), dtype=object)
@@ -215,7 +203,7 @@ def _mpfr_to_mpf(v: Any) -> Any:
     return mpmath.mp.make_mpf(libmp.from_man_exp(int(man), int(exp)))
 
 
-class IV(Backend):
+class IV(Multiprecision):
     """mpmath interval arithmetic: every value is an interval that contains the exact one.
 
     iv has no tanh: it is computed as 1 - 2/(exp(2x)+1), an enclosure built from iv's exp.
@@ -225,12 +213,7 @@ class IV(Backend):
 
     name = "iv"
     rigorous = True
-
-    def __init__(self, prec: int):
-        if prec < 53:
-            raise ValueError("iv backend needs at least 53 bits so float inputs stay exact")
-        self.prec = prec
-        self._consts: dict = {}
+    make = staticmethod(mpmath.iv.mpf)
 
     @contextlib.contextmanager
     def context(self) -> Iterator[None]:
@@ -240,22 +223,6 @@ class IV(Backend):
             yield
         finally:
             mpmath.iv.prec = old
-
-    def asarray(self, x):
-        a = np.asarray(x)
-        if a.dtype == object:
-            return _objects(self.scalar, a)
-        a = a.astype(np.float64) if a.dtype.kind == "f" else a
-        out = np.empty(a.shape, dtype=object)
-        out.reshape(-1)[:] = [mpmath.iv.mpf(v) for v in a.reshape(-1).tolist()]
-        return out
-
-    def const(self, r):
-        c = self._consts.get(r)
-        if c is None:
-            q = _rational(r)
-            c = self._consts[r] = mpmath.iv.mpf(q.numerator) / q.denominator
-        return c
 
     def scalar(self, v):
         return mpmath.iv.mpf(v) if isinstance(v, mpmath.mpf) else self.const(v)
@@ -268,10 +235,6 @@ class IV(Backend):
     def tanh(self, x):
         one = self.const(1)
         return np.subtract(one, np.divide(2 * one, np.add(self.exp(np.multiply(2, x)), one)))
-
-    @staticmethod
-    def abs(x):
-        return np.abs(x)
 
     def sign(self, x):
         return _ufunc(self._sign1)(x)
@@ -319,7 +282,7 @@ def _decide_iv(op: str, a: Any, b: Any) -> bool:
     raise KinkError(f"cannot decide {a} {op} {b} with intervals: the point is at or near a kink")
 
 
-class ARB(Backend):
+class ARB(Multiprecision):
     """python-flint arb balls (midpoint + radius): rigorous and fast (arb_mat for matmul)."""
 
     name = "arb"
@@ -332,9 +295,9 @@ class ARB(Backend):
             raise RefgradError(
                 "the 'arb' backend needs python-flint: pip install 'refgrad[fast]'"
             ) from None
+        super().__init__(prec)
         self.flint = flint
-        self.prec = prec
-        self._consts: dict = {}
+        self.make = flint.arb
         arb = flint.arb
         self.exp = _ufunc(arb.exp)
         self.log = _ufunc(arb.log)
@@ -353,31 +316,11 @@ class ARB(Backend):
         finally:
             ctx.prec = old
 
-    def asarray(self, x):
-        a = np.asarray(x)
-        if a.dtype == object:
-            return _objects(self.scalar, a)
-        a = a.astype(np.float64) if a.dtype.kind == "f" else a
-        out = np.empty(a.shape, dtype=object)
-        out.reshape(-1)[:] = [self.flint.arb(v) for v in a.reshape(-1).tolist()]
-        return out
-
-    def const(self, r):
-        c = self._consts.get(r)
-        if c is None:
-            q = _rational(r)
-            c = self._consts[r] = self.flint.arb(q.numerator) / q.denominator
-        return c
-
     def scalar(self, v):
         if isinstance(v, mpmath.mpf):
             sign, man, exp, _ = v._mpf_
             return self.flint.arb(-int(man) if sign else int(man)) * self.flint.arb(2) ** int(exp)
         return self.const(v)
-
-    @staticmethod
-    def abs(x):
-        return np.abs(x)
 
     def _sign1(self, v):
         if v > 0:

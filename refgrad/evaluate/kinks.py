@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,25 +30,28 @@ class Kink:
         return f"{self.op}{at}: {self.count} element(s) exactly on the kink ({idx}); {self.subgradient}"
 
 
+def _kinky(graph: Graph, vals: list[Any]) -> Iterator[tuple[Any, Any, list[Any]]]:
+    """(node, primitive, input values) for every evaluated non-smooth node the gradient
+    flows through."""
+    flows = graph.differentiable
+    for n in graph.nodes:
+        if n.is_leaf or not flows[n.id] or vals[n.id] is None:
+            continue
+        prim = REGISTRY[n.op]
+        if (prim.kink_fn() if isinstance(prim, Elementwise) else prim.kink) is not None:
+            yield n, prim, [vals[i] for i in n.inputs]
+
+
 def kink_masks(graph: Graph, b: Backend, vals: list[Any]) -> dict[int, np.ndarray]:
     """Node id -> boolean mask of output elements whose kink expression is exactly 0."""
-    flows = graph.differentiable
     out: dict[int, np.ndarray] = {}
     with b.context():
-        for n in graph.nodes:
-            if n.is_leaf or not flows[n.id] or vals[n.id] is None:
-                continue
-            prim = REGISTRY[n.op]
-            xs = [vals[i] for i in n.inputs]
+        for n, prim, xs in _kinky(graph, vals):
             if isinstance(prim, Elementwise):
                 fn = prim.kink_fn()
-                if fn is None:
-                    continue
                 mask = np.broadcast_to(np.asarray(b.compare("==", fn(b, *xs), b.const(0))), n.shape)
-            elif prim.kink is not None:
-                mask = np.asarray(prim.kink(b, xs, vals[n.id], n.attrs))
             else:
-                continue
+                mask = np.asarray(prim.kink(b, xs, vals[n.id], n.attrs))
             if mask.any():
                 out[n.id] = mask
     return out
@@ -66,15 +70,10 @@ def find_kinks(graph: Graph, b: Backend, vals: list[Any]) -> list[Kink]:
 def kink_sides(graph: Graph, b: Backend, vals: list[Any]) -> dict[int, np.ndarray]:
     """Node id -> which side of its kink each output element is on (sign of the kink
     expression; for a max, the index of the winner). Batched values work too."""
-    flows = graph.differentiable
     out: dict[int, np.ndarray] = {}
     with b.context():
-        for n in graph.nodes:
-            if n.is_leaf or not flows[n.id] or vals[n.id] is None:
-                continue
-            prim = REGISTRY[n.op]
-            xs = [vals[i] for i in n.inputs]
-            if isinstance(prim, Elementwise) and prim.kink_fn() is not None:
+        for n, prim, xs in _kinky(graph, vals):
+            if isinstance(prim, Elementwise):
                 k = np.asarray(prim.kink_fn()(b, *xs))
                 out[n.id] = np.sign(np.real(k)).astype(np.int8)
             elif n.op == "max":
