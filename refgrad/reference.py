@@ -23,7 +23,6 @@ from refgrad.evaluate.precision import (
     LOG10_2,
     agreement_digits,
     ball_digits,
-    digits_array,
     round_array,
     rounding_is_decided,
 )
@@ -182,35 +181,27 @@ def _engine(backend: str) -> str:
 
 
 def _certify(graph: Graph, res: dict, backend: str, prec: int, kinks: list[Kink]) -> Reference:
+    """Per-element certified digits; exact zeros are tracked apart from 'no digit certified'."""
     runs = res["runs"]
     cap = int(prec * LOG10_2) - 2
     if backend == "mp":
         (_, v_lo, g_lo), (_, v_hi, g_hi) = runs
         value, grad = v_hi[()], g_hi
-        vd = agreement_digits(v_lo[()], v_hi[()], cap)
-        digits = {k: digits_array(agreement_digits, g_lo[k], g_hi[k], cap=cap) for k in grad}
+        vd, vzero = agreement_digits(v_lo, v_hi, cap)
+        certified = {k: agreement_digits(g_lo[k], g_hi[k], cap) for k in grad}
     else:
         b, v, g = runs[0]
         with b.context():
             value = b.to_mpf(v)[()]
-            vd = ball_digits(value, b.radius(v)[()], cap)
-            mids = {k: np.asarray(b.to_mpf(x), dtype=object) for k, x in g.items()}
-            rads = {k: np.asarray(b.radius(x), dtype=object) for k, x in g.items()}
-        grad = mids
-        digits = {k: digits_array(ball_digits, mids[k], rads[k], cap=cap) for k in grad}
-    zeros = {k: np.vectorize(lambda x: x == 0, otypes=[bool])(g) if g.size else np.zeros(g.shape, bool)
-             for k, g in grad.items()}
-    for k in digits:  # exact zeros: identical in both runs (or a zero-width ball) and 0
-        digits[k] = np.where(zeros[k] & (digits[k] == cap), -1, digits[k])
-        zeros[k] = digits[k] == -1
-        if (zeros[k] & (grad[k] != 0)).any():
-            zeros[k] &= False
-    nonzero = [d[d >= 0] for d in digits.values()]
-    least = min([vd] + [int(d.min()) for d in nonzero if d.size])
-    bad = [int(d.min()) for d in digits.values() if d.size and d.min() < -1]
-    if bad:
-        least = -1
-    return Reference(value, grad, digits, vd, least, zeros, kinks, prec, backend, graph)
+            vd, vzero = ball_digits(b.to_mpf(v), b.radius(v), cap)
+            grad = {k: np.asarray(b.to_mpf(x), dtype=object) for k, x in g.items()}
+            certified = {k: ball_digits(grad[k], b.radius(x), cap) for k, x in g.items()}
+    zeros = {k: z for k, (_, z) in certified.items()}
+    digits = {k: np.where(z, -1, d) for k, (d, z) in certified.items()}
+    value_digits = cap if vzero[()] else int(vd[()])
+    least = min([value_digits] + [int(d[~zeros[k]].min()) for k, d in digits.items()
+                                  if (~zeros[k]).any()])
+    return Reference(value, grad, digits, value_digits, least, zeros, kinks, prec, backend, graph)
 
 
 def _worst(ref: Reference, digits: int, max_bits: int) -> str:

@@ -163,3 +163,16 @@ def test_random_compositions_match_differences(case):
         for idx in np.ndindex(params[k].shape):
             want = central_difference(ref.graph, k, idx)
             assert rel_close(ref.grad[k][idx], want, 28) or abs(want) < 1e-40
+
+
+def test_an_uncertified_gradient_entry_is_never_taken_for_an_exact_zero():
+    # ∂/∂x of x·((y + 2^100) − 2^100) is y, lost at 91 bits (0) but not at 137: the two runs
+    # disagree, so that entry has no certified digit and precision must go up (or fail)
+    # (the loss itself stays certified: x is 2^-200 small, the z² term dominates it)
+    p = {"x": np.array([1.5, 2.0]) * 2.0**-200, "y": np.array([0.75, 3.0]), "z": np.array([1.0])}
+    f = lambda p, d: rg.sum(p["z"] ** 2) + rg.sum(p["x"] * ((p["y"] + 2.0**100) - 2.0**100))  # noqa: E731
+    with pytest.raises(rg.PrecisionError, match="grad\\['x'\\]"):
+        rg.reference(f, p, digits=20, max_bits=128)
+    ref = rg.reference(f, p, digits=20)
+    assert ref.certified_digits >= 20 and [float(v) for v in ref.grad["x"]] == [0.75, 3.0]
+    assert not ref.exact_zeros["x"].any()

@@ -1,7 +1,8 @@
 """Counting correct digits and rounding exactly: the arithmetic behind "every digit is correct".
 
 - agreement digits: two evaluations at different precisions agree to d significant digits;
-- ball digits: a rigorous enclosure mid ± rad has at least d correct significant digits;
+- ball digits: a rigorous enclosure mid ± rad has at least d correct significant digits
+  (both return per-element digits and, separately, which entries are exact zeros);
 - round_to_dtype: an mpf correctly rounded (nearest-even, subnormals, overflow) to a float dtype.
 """
 
@@ -16,44 +17,38 @@ import numpy as np
 LOG10_2 = math.log10(2)
 
 
-def _log10(x: Any) -> float:
-    """log10 of a positive mpf without overflow (mpf exponents exceed float range)."""
-    m, e = mpmath.frexp(x)
-    return math.log10(float(m)) + int(e) * LOG10_2
-
-
-def agreement_digits(lo: Any, hi: Any, cap: int) -> int:
-    """Correct significant digits of `lo`, judged by the more precise `hi`; `cap` if equal.
-
-    -1 means "no digit certified" (including a sign disagreement or hi == 0 != lo).
-    """
-    if lo == hi:
-        return cap
-    if hi == 0:
-        return -1
-    diff = abs(lo - hi)
-    d = -_log10(diff) + _log10(abs(hi))
-    return max(-1, min(cap, int(math.floor(d)) - 1))
-
-
-def ball_digits(mid: Any, rad: Any, cap: int) -> int:
-    """Certified significant digits of an enclosure mid ± rad (rigorous)."""
-    if rad == 0:
-        return cap
-    if abs(mid) <= rad:
-        return -1
-    d = _log10(abs(mid) - rad) - _log10(rad)
-    return max(-1, min(cap, int(math.floor(d))))
-
-
-def digits_array(f: Any, *arrays: np.ndarray, cap: int) -> np.ndarray:
-    """Apply a digits function elementwise over object arrays; an int array of the same shape."""
-    out = np.empty(arrays[0].shape, dtype=np.int64)
-    flat = out.reshape(-1)
-    cols = [a.reshape(-1) for a in arrays]
-    for i in range(flat.size):
-        flat[i] = f(*(c[i] for c in cols), cap)
+def _digits(num: np.ndarray, den: np.ndarray, ok: np.ndarray, cap: int, margin: int) -> np.ndarray:
+    """floor(−log10(num/den)) − margin, clipped to [0, cap]; 0 where not ok. The ratio is
+    formed in exact/multiprecision arithmetic first, so no float underflow can overstate."""
+    num = np.asarray(num, dtype=object).reshape(ok.shape)
+    den = np.asarray(den, dtype=object).reshape(ok.shape)
+    out = np.zeros(ok.shape, dtype=np.int64)
+    if not ok.any():
+        return out
+    ratio = np.array([float(n / d) for n, d in zip(num[ok], den[ok])], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        d = np.where(ratio > 0, np.floor(-np.log10(ratio)) - margin, cap)
+    out[ok] = np.clip(d, 0, cap).astype(np.int64)
     return out
+
+
+def agreement_digits(lo: np.ndarray, hi: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per element: significant digits of `lo` confirmed by the more precise `hi` (one digit of
+    margin; 0 if none, e.g. a sign disagreement), and whether both are exactly 0."""
+    lo, hi = np.asarray(lo, dtype=object), np.asarray(hi, dtype=object)
+    zero = np.array([a == 0 and b == 0 for a, b in zip(lo.ravel(), hi.ravel())], bool).reshape(lo.shape)
+    nonzero_hi = np.array([b != 0 for b in hi.ravel()], bool).reshape(hi.shape)
+    return _digits(np.abs(lo - hi), np.abs(hi), nonzero_hi, cap, 1), zero
+
+
+def ball_digits(mid: np.ndarray, rad: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per element: certified significant digits of an enclosure mid ± rad (rigorous: the
+    relative error is at most rad/(|mid| − rad)), and whether it is exactly 0 (0 ± 0)."""
+    mid, rad = np.asarray(mid, dtype=object), np.asarray(rad, dtype=object)
+    zero = np.array([m == 0 and r == 0 for m, r in zip(mid.ravel(), rad.ravel())], bool).reshape(mid.shape)
+    amid = np.asarray(np.abs(mid), dtype=object).reshape(mid.shape)
+    ok = np.array([a > r for a, r in zip(amid.ravel(), rad.ravel())], bool).reshape(mid.shape)
+    return _digits(rad, amid - rad, ok, cap, 0), zero
 
 
 def round_to_dtype(x: Any, dtype: Any) -> Any:
