@@ -193,9 +193,9 @@ def _certify(graph: Graph, res: dict, backend: str, prec: int, kinks: list[Kink]
         b, v, g = runs[0]
         with b.context():
             value = b.to_mpf(v)[()]
-            vd, vzero = ball_digits(b.to_mpf(v), b.radius(v), cap)
+            vd, vzero = ball_digits(*b.midrad(v), cap)
             grad = {k: np.asarray(b.to_mpf(x), dtype=object) for k, x in g.items()}
-            certified = {k: ball_digits(grad[k], b.radius(x), cap) for k, x in g.items()}
+            certified = {k: ball_digits(*b.midrad(x), cap) for k, x in g.items()}
     zeros = {k: z for k, (_, z) in certified.items()}
     digits = {k: np.where(z, -1, d) for k, (d, z) in certified.items()}
     value_digits = cap if vzero[()] else int(vd[()])

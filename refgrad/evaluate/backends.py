@@ -86,6 +86,11 @@ class Backend:
         """A rigorous error bound for rigorous backends; None otherwise."""
         return None
 
+    def midrad(self, x: Any) -> tuple[Any, Any]:
+        """Exact centre and radius of each enclosure, in whatever exact numbers are cheapest
+        to compare and divide (the digit count needs only ratios of them)."""
+        return self.to_mpf(x), self.radius(x)
+
     def __repr__(self) -> str:
         return f"<backend {self.name}{'' if self.is_float else f' {self.prec} bits'}>"
 
@@ -356,6 +361,11 @@ class ARB(Multiprecision):
 
     def radius(self, x):
         return np.asarray(_ufunc(lambda v: _arb_mpf(v.rad()))(x), dtype=object)
+
+    def midrad(self, x):
+        arb = self.flint.arb
+        return (np.asarray(_ufunc(lambda v: arb(v.mid()))(x), dtype=object),
+                np.asarray(_ufunc(lambda v: arb(v.rad()))(x), dtype=object))
 
 
 def _arb_mpf(v: Any) -> Any:
