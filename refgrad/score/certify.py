@@ -3,13 +3,16 @@
 Verdicts: `proved` (sympy reduces formula − ∂L/∂wrt to 0 for every element, for all params and
 varied data at the given sizes), `holds_numerically` (equal to `digits` digits at K random
 points, no proof), `refuted` (a concrete point, both values, and the elements that differ).
+Points are checked first (the given one, then random ones, re-drawn at kinks and outside the
+domain); then the proof: stop_gradient inputs (softmax's max) become free symbols, so it holds
+whichever value they take; graphs with kinks, or too deep or large, are not proved.
 
 A formula is either a refgrad function `formula(params, data)` returning an array shaped like
 params[wrt], or sympy over element symbols: a string such as "(X[i,j] - T[i,j])/(8*8)", where
 `X[0,1]` is one element of param or float datum X (a 0-d one is just `X`), integer data (labels)
 are constants, and free index symbols (i, j) mean "every element": they bind to the axes of
 wrt in the order they index wrt in the formula, else alphabetically (or as `indices=` says).
-Sum(expr, (k, 0, n-1)), exp, log, sqrt, tanh, sigmoid, softplus, KroneckerDelta are known;
+Sum(expr, (k, 0, n-1)), exp, log, sqrt, tanh, sigmoid, softplus, KroneckerDelta, pi are known;
 decimals are exact. A dict {index: expr}, a sympy Matrix/Array or an object array gives one
 expression per element.
 """
@@ -38,10 +41,12 @@ from refgrad.graph.graph import Graph
 from refgrad.graph.to_sympy import element_symbols, exact, to_sympy
 from refgrad.primitives import REGISTRY
 from refgrad.reference import reference
+from refgrad.score.baseline import weighted_depth
 from refgrad.trace.tensor import Tensor
 from refgrad.trace.tracer import Tracer, _Named, check_array, trace
 
-MAX_PROOF_NODES = 3000  # larger graphs are only checked numerically
+# beyond these sizes sympy's expressions explode (an LSTM over 3 steps has depth 47): numeric only
+MAX_PROOF_DEPTH, MAX_PROOF_ELEMENTS = 40.0, 20000
 _X = sp.Symbol("x")
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "Sum": sp.Sum,
              "sigmoid": sp.Lambda(_X, 1 / (1 + sp.exp(-_X))), "KroneckerDelta": sp.KroneckerDelta,
@@ -83,7 +88,7 @@ def certify(formula: Any, fn: Callable[..., Any], params: Mapping[str, Any],
             data: Mapping[str, Any] | None = None, *, wrt: str | None = None, points: int = 8,
             digits: int = 30, seed: int = 0, vary_data: bool | tuple[str, ...] = True,
             indices: tuple[str, ...] | None = None, prove: bool = True,
-            prove_timeout: float = 20.0) -> Certificate:
+            prove_timeout: float = 10.0) -> Certificate:
     """Certify `formula` as ∂fn/∂params[wrt]: numerically at `points` points, then by proof.
 
     vary_data: which float data are drawn at random (True: all; False: none, e.g. one-hot
@@ -146,7 +151,7 @@ class _Formula:
     """The formula in one of its forms, evaluated exactly at a point or turned into sympy."""
 
     def __init__(self, formula: Any, graph: Graph, ints: dict, wrt: str, indices: Any):
-        self.fn = formula if callable(formula) else None
+        self.fn = formula if callable(formula) and not isinstance(formula, sp.Basic) else None
         shapes = {k: graph.nodes[i].shape for k, i in {**graph.params, **graph.data}.items()}
         self.shape = shapes[wrt]
         self.syms = {k: element_symbols(k, s) for k, s in shapes.items()}
@@ -196,6 +201,7 @@ class _Formula:
 
 
 def _parse(text: Any, f: _Formula) -> sp.Expr:
+    """A string (tensors as IndexedBase, decimals exact, only known functions) or sympy input."""
     if isinstance(text, sp.Basic):
         return text.xreplace({x: sp.Rational(str(x)) for x in text.atoms(sp.Float)})
     shapes = {**{k: a.shape for k, a in f.syms.items()}, **{k: v.shape for k, v in f.ints.items()}}
@@ -254,8 +260,9 @@ def _elements(formula: Any, f: _Formula, wrt: str, indices: Any) -> np.ndarray:
     order = ([sp.Symbol(n) for n in indices] if indices is not None
              else list(fit[0]) if fit else free)
     if free and len(order) != len(f.shape):
-        raise InputError(f"the formula has index symbols {sorted(s.name for s in free)} but "
-                         f"{wrt} has {len(f.shape)} axes; write e.g. {wrt}[i,j] or pass indices=")
+        raise InputError(f"the formula has index symbols {[s.name for s in free]} but {wrt} has "
+                         f"{len(f.shape)} axes: index {wrt} with them, pass indices=, or sum "
+                         "the others with Sum(..., (k, 0, n-1))")
     for idx in np.ndindex(*f.shape):
         out[idx] = _concrete(expr.xreplace(dict(zip(order, map(sp.Integer, idx), strict=True))), f)
     return out
@@ -337,8 +344,10 @@ def _prove(form: _Formula, params: dict, data: dict, graph: Graph, wrt: str, var
 
 def _symbolic(graph: Graph, tag: str) -> tuple[Any, str]:
     """The graph as sympy valid for ALL inputs: cut inputs become free symbols; kinks refuse."""
-    if len(graph.nodes) > MAX_PROOF_NODES:
-        return None, f"graph has {len(graph.nodes)} nodes (> {MAX_PROOF_NODES}): too large to prove"
+    size = sum(int(np.prod(n.shape)) for n in graph.nodes if not n.is_leaf and graph.live[n.id])
+    if weighted_depth(graph) > MAX_PROOF_DEPTH or size > MAX_PROOF_ELEMENTS:
+        return None, (f"is too deep or large to prove (depth {weighted_depth(graph):.0f}, "
+                      f"{size} intermediate elements; limits {MAX_PROOF_DEPTH:.0f}, {MAX_PROOF_ELEMENTS})")
     graph = _free_cuts(graph, tag)
     for n in graph.nodes:
         if graph.live[n.id] and not n.is_leaf and getattr(REGISTRY[n.op], "kink", None) is not None:

@@ -147,11 +147,16 @@ def test_no_clobber_even_when_the_file_appears_while_writing(tmp_path, monkeypat
     assert path.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["case.json"]
 
 
-def test_header_names_are_c_identifiers(tmp_path):
+def test_header_names_and_comments_are_safe_c(tmp_path):
     fx = build("mse")
-    odd = Fixture({**fx.meta, "name": "3-layer net"}, fx.arrays)
+    odd = Fixture({**fx.meta, "name": "3-layer net", "description": "a ??/ trigraph */ end"},
+                  fx.arrays)
     assert "fx_3_layer_net_float64_grad_X_float64[64]" in odd.save(tmp_path / "o.h").read_text()
     same(odd, load_fixture(tmp_path / "o.h"))
+    if shutil.which("gcc"):
+        (tmp_path / "m.c").write_text('#include "o.h"\nint main(void) { return 0; }\n')
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "m.c"],
+                       cwd=tmp_path, check=True, capture_output=True)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
