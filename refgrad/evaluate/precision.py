@@ -56,7 +56,9 @@ def round_to_dtype(x: Any, dtype: Any) -> Any:
     dtype = np.dtype(dtype)
     fi = np.finfo(dtype)
     p, emin = int(fi.nmant) + 1, int(fi.minexp)
-    x = mpmath.mpf(x)
+    if not isinstance(x, mpmath.mpf):  # never mpf(x) on an mpf: it re-rounds to global 53 bits
+        with mpmath.workprec(2048):
+            x = mpmath.mpf(x)
     if x == 0:
         return dtype.type(0.0)
     sign, man, exp, bc = x._mpf_
@@ -87,6 +89,16 @@ def round_array(a: np.ndarray, dtype: Any) -> np.ndarray:
 
 
 def rounding_is_decided(x: Any, rel_err: Any, dtype: Any) -> bool:
-    """True if every value within x·(1 ± rel_err) rounds to the same float of `dtype`."""
-    d = abs(x) * rel_err
-    return round_to_dtype(x - d, dtype) == round_to_dtype(x + d, dtype)
+    """True if every value within x·(1 ± rel_err) rounds to the same float of `dtype`.
+
+    x ± d is formed exactly enough to see a rounding boundary: 64 bits beyond x's own
+    mantissa and beyond what rel_err resolves (the global 53 bits would hide it).
+    """
+    if not isinstance(x, mpmath.mpf):
+        with mpmath.workprec(2048):
+            x = mpmath.mpf(x)
+    bits = int(x._mpf_[3]) + 64 + max(0, int(-math.log2(max(float(rel_err), 1e-300))))
+    with mpmath.workprec(bits):
+        d = abs(x) * mpmath.mpf(rel_err)
+        lo, hi = x - d, x + d
+    return round_to_dtype(lo, dtype) == round_to_dtype(hi, dtype)
