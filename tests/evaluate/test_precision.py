@@ -24,8 +24,12 @@ def _fraction(x):
 
 def _oracle(f: Fraction, dtype) -> float:
     """Round an exact rational to `dtype` by search among neighbours of a nearby float."""
-    v = dtype(float(f))
-    cands = [v, np.nextafter(v, dtype(np.inf)), np.nextafter(v, dtype(-np.inf))]
+    with np.errstate(over="ignore"):
+        v = dtype(float(f))
+    if not np.isfinite(v):
+        return v
+    cands = [c for c in (v, np.nextafter(v, dtype(np.inf)), np.nextafter(v, dtype(-np.inf)))
+             if np.isfinite(c)]
     best = min(cands, key=lambda c: (abs(Fraction(float(c)) - f), int(np.frombuffer(
         np.array(c, dtype).tobytes(), np.uint8)[0]) & 1))  # ties: even mantissa
     return best
