@@ -28,8 +28,9 @@ def _oracle(f: Fraction, dtype) -> float:
         v = dtype(float(f))
     if not np.isfinite(v):
         return v
-    cands = [c for c in (v, np.nextafter(v, dtype(np.inf)), np.nextafter(v, dtype(-np.inf)))
-             if np.isfinite(c)]
+    with np.errstate(over="ignore"):
+        cands = [c for c in (v, np.nextafter(v, dtype(np.inf)), np.nextafter(v, dtype(-np.inf)))
+                 if np.isfinite(c)]
     best = min(cands, key=lambda c: (abs(Fraction(float(c)) - f), int(np.frombuffer(
         np.array(c, dtype).tobytes(), np.uint8)[0]) & 1))  # ties: even mantissa
     return best
