@@ -42,7 +42,7 @@ def check(
     data: Mapping[str, Any] | None = None,
     *,
     analytic: Mapping[str, Any] | None = None,
-    numeric: Mapping[str, Any] | None = None,
+    numeric: Mapping[str, Any] | None | bool = None,
     dtype: Any = None,
     eps: float | None = None,
     scheme: str = "central",
@@ -52,12 +52,16 @@ def check(
 ) -> Report:
     """Score `analytic` (backprop) and `numeric` (finite-difference) gradients of fn at params.
 
-    Either may be absent; without `numeric`, refgrad computes its own FD in `dtype` at `eps`.
+    Either may be absent; without `numeric`, refgrad computes its own FD in `dtype` at `eps`
+    (numeric=False skips finite differences altogether: the analytic verdict alone, fast).
     dtype defaults to the candidates' dtype; eps to the textbook step for the scheme.
     """
     graph = fn if isinstance(fn, Graph) else trace(fn, params or {}, data)
+    skip_fd = numeric is False
     a = candidates.validate("analytic", analytic, graph)
-    n = candidates.validate("numeric", numeric, graph)
+    n = candidates.validate("numeric", None if skip_fd else numeric, graph)
+    if skip_fd and a is None:
+        raise ValueError("check(numeric=False) needs an analytic gradient to score")
     dt = np.dtype(dtype) if dtype is not None else candidates.infer_dtype(a, n)
     if dt.kind != "f":
         raise ValueError(f"dtype must be a float dtype, got {dt}")
@@ -70,6 +74,9 @@ def check(
     report.baseline = bl
     if a is not None:
         _score_analytic(report, a, graph, dims, fingerprints)
+    if skip_fd:
+        report.finish()
+        return report
     model = fd_model(graph, exact, dt, scheme, user_steps=n is not None)
     if n is not None and not eps_given:
         eps = report.eps = _infer_step(model, n)

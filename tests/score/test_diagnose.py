@@ -75,3 +75,11 @@ def test_numeric_without_eps_infers_the_step(exact):
     r = rg.check(loss, P, D, numeric=dict(num))
     assert r.numeric_verdict != "bug"
     assert any("eps was not given" in n for n in r.notes)
+
+
+def test_numeric_false_skips_finite_differences(exact):
+    r = rg.check(loss, P, D, analytic=exact, numeric=False)
+    assert r.analytic_verdict == "correct" and r.numeric_verdict is None and r.fd_model is None
+    assert r.ok and "numeric" not in r.summary
+    with pytest.raises(ValueError, match="analytic"):
+        rg.check(loss, P, D, numeric=False)
