@@ -17,4 +17,6 @@ backprop = backward(graph, f32, forward(graph, f32))  # a correct float32 backpr
 numeric = rg.finite_difference(graph, dtype=np.float32, eps=1e-3)
 
 report = rg.check(graph, analytic=backprop, numeric=dict(numeric), eps=1e-3)
-print(report)  # analytic CORRECT although cs231n's 1e-2 rule flags entries: they are tiny
+print(report)
+# analytic CORRECT although cs231n's 1e-2 rule flags entries (they are tiny: cancellation);
+# the FD itself is KINK at eps 1e-3: some stencils cross a ReLU, and the report says which
