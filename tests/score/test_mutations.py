@@ -5,6 +5,8 @@ Planted candidates are built independently of the fingerprint engine: by numpy t
 the exact gradient, or by the mp reverse pass on a cut graph / with a wrong local derivative.
 """
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -23,12 +25,22 @@ SMALL = {  # the seed architectures at sizes that keep the suite fast
 }
 
 
-@pytest.fixture(scope="module", params=sorted(SMALL))
-def case(request):
-    m = SMALL[request.param]
+@functools.cache
+def _case(name):
+    m = SMALL[name]
     p, d = (in_dtype(a, np.float32) for a in m.example(3))
     g = rg.trace(m.loss, p, d)
-    return request.param, m, g, rg.reference(g).grad_as(np.float32)
+    return name, m, g, rg.reference(g).grad_as(np.float32)
+
+
+@pytest.fixture(params=sorted(SMALL))
+def case(request):
+    return _case(request.param)
+
+
+def _models_with(pred):
+    """The seed models whose graph has the structure a planted bug needs."""
+    return [n for n in sorted(SMALL) if pred(_case(n)[2], _case(n)[3])]
 
 
 def _mp_grad(graph, **kw):
@@ -62,33 +74,37 @@ def test_planted_simple_bugs(case, kind):
     _verdict_and_kind(g, cand, kind)
 
 
-def test_planted_transpose(case):
-    name, m, g, exact = case
-    square = [k for k, v in exact.items() if v.ndim == 2 and v.shape[0] == v.shape[1]]
-    if not square:
-        pytest.skip(f"{name} has no square weight to transpose")
+def _square(exact):
+    return [k for k, v in exact.items() if v.ndim == 2 and v.shape[0] == v.shape[1]]
+
+
+@pytest.mark.parametrize("name", _models_with(lambda g, ex: _square(ex)))
+def test_planted_transpose(name):
+    name, m, g, exact = _case(name)
+    square = _square(exact)
     cand = dict(exact, **{square[0]: exact[square[0]].T.copy()})
     _verdict_and_kind(g, cand, "transpose")
 
 
-def test_planted_wrong_local_derivative(case):
+def _has(g, op):
+    return [n.id for n in g.nodes if n.op == op]
+
+
+@pytest.mark.parametrize("name", _models_with(lambda g, ex: _has(g, "tanh") or _has(g, "relu")))
+def test_planted_wrong_local_derivative(name):
     """tanh' taken on the output (tanh models) or relu' = 1 (the CNN), in the mp reverse pass."""
-    name, m, g, exact = case
-    tanh = [n.id for n in g.nodes if n.op == "tanh"]
-    relu = [n.id for n in g.nodes if n.op == "relu"]
+    name, m, g, exact = _case(name)
+    tanh, relu = _has(g, "tanh"), _has(g, "relu")
     if tanh:
         wrong = {i: (lambda b, p, xs, out: 1 - b.tanh(out) * b.tanh(out)) for i in tanh}
-    elif relu:
-        wrong = {i: (lambda b, p, xs, out: b.const(1) + 0 * out) for i in relu}
     else:
-        pytest.skip(f"{name} has no tanh or relu")
+        wrong = {i: (lambda b, p, xs, out: b.const(1) + 0 * out) for i in relu}
     _verdict_and_kind(g, _mp_grad(g, local=wrong), "wrong_local_derivative")
 
 
-def test_planted_missing_recurrent_path(case):
-    name, m, g, exact = case
-    if name != "lstm_classifier":
-        pytest.skip("only the LSTM has a recurrent path")
+def test_planted_missing_recurrent_path():
+    """Only the LSTM has a recurrent path."""
+    name, m, g, exact = _case("lstm_classifier")
     # the forget-gate product f * c[t-1]: cut its c[t-1] input at every step
     muls = [n for n in g.nodes if n.op == "mul" and any(g.nodes[i].op == "add" for i in n.inputs)]
     edges = [(n.id, p) for n in muls for p, i in enumerate(n.inputs) if g.nodes[i].op == "add"]
@@ -96,10 +112,9 @@ def test_planted_missing_recurrent_path(case):
     _verdict_and_kind(g, _mp_grad(g.cut(edges)), "missing_path")
 
 
-def test_planted_index_shift(case):
-    name, m, g, exact = case
-    if name != "lstm_classifier":
-        pytest.skip("only the LSTM has a time axis")
+def test_planted_index_shift():
+    """Only the LSTM has a time axis."""
+    name, m, g, exact = _case("lstm_classifier")
     b = get_backend("mp", 120)
     vals = forward(g, b)
     xs = g.data["xs"]
