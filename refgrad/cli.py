@@ -18,6 +18,7 @@ import numpy as np
 from refgrad.errors import InputError, RefgradError
 from refgrad.io import read_arrays
 from refgrad.models import MODELS, in_dtype
+from refgrad.report.files import atomic_write
 
 DTYPES = ("float16", "float32", "float64")
 
@@ -165,7 +166,8 @@ def cmd_reference(args: argparse.Namespace, extra: list[str]) -> int:
            "shapes": {k: list(v.shape) for k, v in ref.grad.items()},
            "kinks": [str(k) for k in ref.kinks]}
     if args.output:
-        _atomic_write(args.output, json.dumps(doc, indent=1), args.force)
+        text = json.dumps(doc, indent=1)
+        atomic_write(args.output, lambda f: f.write(text.encode("utf-8")), overwrite=args.force)
     if args.json:
         _say(json.dumps(doc, indent=1))
     else:
@@ -178,17 +180,6 @@ def cmd_reference(args: argparse.Namespace, extra: list[str]) -> int:
             if flat.size > args.show:
                 _say(f"  ... {flat.size - args.show} more (use -o FILE or --json)")
     return 0
-
-
-def _atomic_write(path: str, text: str, force: bool) -> None:
-    if os.path.exists(path) and not force:
-        raise InputError(f"{path} exists; pass --force to overwrite it")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise InputError(f"cannot write {path}: its directory does not exist")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def cmd_fixture(args: argparse.Namespace, extra: list[str]) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from refgrad.errors import RefgradError
+from refgrad.report.files import atomic_write
 
 
 def _pyplot():
@@ -20,9 +20,8 @@ def _pyplot():
 
 
 def plot_sweep(s: Any, path: str) -> str:
-    """The log-log V curve: observed FD discrepancy and the error model's prediction vs step."""
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise RefgradError(f"cannot write {path}: its directory does not exist")
+    """The log-log V curve: observed FD discrepancy and the error model's prediction vs step
+    (a PNG written atomically; an existing file is replaced)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     ax.loglog(s.steps, s.observed, "o", color="C0", label="observed (refgrad FD vs exact)")
@@ -35,8 +34,8 @@ def plot_sweep(s: Any, path: str) -> str:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png"), overwrite=True)
+    finally:
+        plt.close(fig)
     return path

@@ -7,14 +7,8 @@ Points are checked first (the given one, then random ones, re-drawn at kinks and
 domain); then the proof: stop_gradient inputs (softmax's max) become free symbols, so it holds
 whichever value they take; graphs with kinks, or too deep or large, are not proved.
 
-A formula is either a refgrad function `formula(params, data)` returning an array shaped like
-params[wrt], or sympy over element symbols: a string such as "(X[i,j] - T[i,j])/(8*8)", where
-`X[0,1]` is one element of param or float datum X (a 0-d one is just `X`), integer data (labels)
-are constants, and free index symbols (i, j) mean "every element": they bind to the axes of
-wrt in the order they index wrt in the formula, else alphabetically (or as `indices=` says).
-Sum(expr, (k, 0, n-1)), exp, log, sqrt, tanh, sigmoid, softplus, KroneckerDelta, pi are known;
-decimals are exact. A dict {index: expr}, a sympy Matrix/Array or an object array gives one
-expression per element.
+The formula's forms (a refgrad function, or sympy over element symbols as a string, dict,
+Matrix or array) are described in score/formula.py.
 """
 
 from __future__ import annotations
@@ -32,27 +26,21 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.parsing.sympy_parser import parse_expr, rationalize, standard_transformations
 
-from refgrad.errors import DomainError, InputError, KinkError, PrecisionError, ShapeError
+from refgrad.errors import DomainError, InputError, KinkError, PrecisionError
 from refgrad.evaluate.backends import digits_to_bits, get_backend
 from refgrad.evaluate.forward import forward
 from refgrad.graph.graph import Graph
-from refgrad.graph.to_sympy import element_symbols, exact, to_sympy
+from refgrad.graph.to_sympy import exact, to_sympy
 from refgrad.primitives import REGISTRY
 from refgrad.reference import reference
 from refgrad.score.baseline import weighted_depth
-from refgrad.trace.tensor import Tensor
-from refgrad.trace.tracer import Tracer, _Named, check_array, trace
+from refgrad.score.formula import Formula
+from refgrad.trace.tracer import trace
 
 # beyond these sizes sympy's expressions explode (an LSTM over 3 steps has depth 47): numeric only
 MAX_PROOF_DEPTH, MAX_PROOF_ELEMENTS = 40.0, 20000
-_X = sp.Symbol("x")
-FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "Sum": sp.Sum,
-             "sigmoid": sp.Lambda(_X, 1 / (1 + sp.exp(-_X))), "KroneckerDelta": sp.KroneckerDelta,
-             "softplus": sp.Lambda(_X, sp.log(1 + sp.exp(_X))), "pi": sp.pi}
-_GLOBALS = {"Symbol": sp.Symbol, "Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
-            "Function": sp.Function, "factorial": sp.factorial}  # nothing else: Q, E, I stay unknown
+_Formula = Formula  # the name tests/score/test_certify.py imports
 
 
 @dataclass
@@ -105,7 +93,7 @@ def certify(formula: Any, fn: Callable[..., Any], params: Mapping[str, Any],
         wrt = next(iter(params))
     if wrt not in params:
         raise InputError(f"wrt={wrt!r} is not a param (params: {sorted(params)})")
-    form = _Formula(formula, graph, {k: v for k, v in data.items() if k not in graph.data},
+    form = Formula(formula, graph, {k: v for k, v in data.items() if k not in graph.data},
                     wrt, indices)
     vary = set(graph.data) if vary_data is True else set(vary_data or ())
     if vary - set(graph.data):
@@ -146,128 +134,6 @@ def certify(formula: Any, fn: Callable[..., Any], params: Mapping[str, Any],
                        proof=note)
 
 
-# --- formulas ---------------------------------------------------------------------------------
-class _Formula:
-    """The formula in one of its forms, evaluated exactly at a point or turned into sympy."""
-
-    def __init__(self, formula: Any, graph: Graph, ints: dict, wrt: str, indices: Any):
-        self.fn = formula if callable(formula) and not isinstance(formula, sp.Basic) else None
-        shapes = {k: graph.nodes[i].shape for k, i in {**graph.params, **graph.data}.items()}
-        self.shape = shapes[wrt]
-        self.syms = {k: element_symbols(k, s) for k, s in shapes.items()}
-        self.ints = ints
-        self.known = {s.name for a in self.syms.values() for s in a.reshape(-1)}
-        if self.fn is None:
-            self.elems = _elements(formula, self, wrt, indices)
-            args = {s: sp.Symbol(f"a{n}") for n, s in enumerate(
-                s for a in self.syms.values() for s in a.reshape(-1))}
-            self.lam = sp.lambdify([list(args.values())], [e.xreplace(args) for e in
-                                   self.elems.reshape(-1)], "mpmath", docstring_limit=0)
-
-    def at(self, p: dict, d: dict, prec: int) -> tuple[np.ndarray, np.ndarray]:
-        """The formula at the point (mpf, 2·prec bits) and |its change from prec bits|."""
-        runs = []
-        if self.fn is not None:
-            g = trace_array(self.fn, p, d)
-            if g.nodes[g.output].shape != self.shape:
-                raise ShapeError(f"the formula returns shape {g.nodes[g.output].shape}; the "
-                                 f"gradient has shape {self.shape}")
-        vals = [x for k in self.syms for x in {**p, **d}[k].reshape(-1).tolist()]
-        for bits in (prec, 2 * prec):
-            if self.fn is not None:
-                runs.append(np.asarray(forward(g, get_backend("mp", bits))[g.output], dtype=object))
-                continue
-            with mpmath.workprec(bits):
-                try:
-                    out = [mpmath.mpmathify(x) for x in self.lam(list(map(mpmath.mpf, vals)))]
-                except (ZeroDivisionError, ValueError) as e:
-                    raise DomainError(f"the formula is undefined at this point: {e}") from None
-            if any(isinstance(x, mpmath.mpc) and x.imag for x in out):
-                raise DomainError("the formula is complex at this point")
-            runs.append(np.empty(self.shape, dtype=object))
-            runs[-1].reshape(-1)[:] = [mpmath.re(x) for x in out]
-        with mpmath.workprec(2 * prec):
-            slack = np.frompyfunc(lambda a, b: abs(a - b), 2, 1)(runs[0], runs[1])
-        return runs[1], np.asarray(slack, dtype=object)
-
-    def symbolic(self, params: dict, data: dict) -> tuple[Any, str]:
-        """Per-element sympy expressions valid for all inputs (None and why if there are none)."""
-        if self.fn is None:
-            return self.elems, ""
-        e, why = _symbolic(trace_array(self.fn, params, data), "F")
-        if e is None:
-            return None, why
-        return np.array(e.tolist() if hasattr(e, "tolist") else e, dtype=object).reshape(self.shape), ""
-
-
-def _parse(text: Any, f: _Formula) -> sp.Expr:
-    """A string (tensors as IndexedBase, decimals exact, only known functions) or sympy input."""
-    if isinstance(text, sp.Basic):
-        return text.xreplace({x: sp.Rational(str(x)) for x in text.atoms(sp.Float)})
-    shapes = {**{k: a.shape for k, a in f.syms.items()}, **{k: v.shape for k, v in f.ints.items()}}
-    local: dict[str, Any] = dict(FUNCTIONS)
-    local.update({k: sp.IndexedBase(k) if s else sp.Symbol(k, real=True) for k, s in shapes.items()})
-    try:
-        return sp.sympify(parse_expr(str(text), local_dict=local, global_dict=dict(_GLOBALS),
-                                     transformations=standard_transformations + (rationalize,)))
-    except Exception as e:  # parse_expr raises anything from SyntaxError to TypeError
-        raise InputError(f"the formula {str(text)!r} does not parse ({type(e).__name__}: {e}); "
-                         f"tensors: {', '.join(f'{k}{list(s)}' for k, s in shapes.items())}") from None
-
-
-def _concrete(e: sp.Expr, f: _Formula) -> sp.Expr:
-    """Indexed elements -> element symbols `X[0,1]` (integer data -> their values)."""
-    e = e.doit() if e.has(sp.Sum) else e
-    subs = {}
-    for ind in e.atoms(sp.Indexed):
-        base, idx = str(ind.base), ind.indices
-        src = f.ints.get(base, f.syms.get(base))
-        shape = None if src is None else src.shape
-        if shape is None or len(idx) != len(shape) or not all(
-                i.is_Integer and 0 <= int(i) < n for i, n in zip(idx, shape, strict=True)):
-            raise InputError(f"the formula's {ind} is not an element of a tensor (shape {shape})")
-        v = src[tuple(int(i) for i in idx)]
-        subs[ind] = sp.Integer(int(v)) if base in f.ints else v
-    e = e.xreplace(subs)
-    unknown = sorted(s.name for s in e.free_symbols if s.name not in f.known)
-    if unknown:
-        raise InputError(f"the formula uses unknown symbol(s) {unknown}; tensors: {sorted(f.syms)}")
-    return e.xreplace({s: sp.Symbol(s.name, real=True) for s in e.free_symbols})
-
-
-def _elements(formula: Any, f: _Formula, wrt: str, indices: Any) -> np.ndarray:
-    """One exact sympy expression per element of wrt, over element symbols."""
-    out = np.empty(f.shape, dtype=object)
-    if isinstance(formula, Mapping):
-        for idx in np.ndindex(*f.shape):
-            key = idx if idx in formula else (idx[0] if len(idx) == 1 else idx)
-            if key not in formula:
-                raise InputError(f"the formula dict has no entry for element {idx} of {wrt}")
-            out[idx] = _concrete(_parse(formula[key], f), f)
-        return out
-    if isinstance(formula, (sp.MatrixBase, sp.NDimArray, np.ndarray, list)):
-        arr = np.array(sp.Array(formula).tolist() if isinstance(formula, sp.Basic) else formula,
-                       dtype=object)
-        if arr.size != out.size:
-            raise ShapeError(f"the formula array has shape {arr.shape}; ∂L/∂{wrt} has {f.shape}")
-        out.reshape(-1)[:] = [_concrete(_parse(e, f), f) for e in arr.reshape(-1)]
-        return out
-    expr = _parse(formula, f)
-    in_index = {s for i in expr.atoms(sp.Indexed) for j in i.indices for s in j.free_symbols}
-    free = sorted(in_index & expr.free_symbols, key=lambda s: s.name)  # not Sum-bound ones
-    own = [i.indices for i in expr.atoms(sp.Indexed) if str(i.base) == wrt]
-    fit = [o for o in own if len(set(o)) == len(o) == len(free) and set(o) == set(free)]
-    order = ([sp.Symbol(n) for n in indices] if indices is not None
-             else list(fit[0]) if fit else free)
-    if free and len(order) != len(f.shape):
-        raise InputError(f"the formula has index symbols {[s.name for s in free]} but {wrt} has "
-                         f"{len(f.shape)} axes: index {wrt} with them, pass indices=, or sum "
-                         "the others with Sum(..., (k, 0, n-1))")
-    for idx in np.ndindex(*f.shape):
-        out[idx] = _concrete(expr.xreplace(dict(zip(order, map(sp.Integer, idx), strict=True))), f)
-    return out
-
-
 # --- numeric check ----------------------------------------------------------------------------
 def _draw(rng: np.random.Generator, k: int, params: dict, data: dict, vary: set) -> tuple:
     """Attempt 0 is the given point; then alternately sign-keeping perturbations of it and
@@ -297,24 +163,8 @@ def _differ(got: np.ndarray, slack: np.ndarray, exact: np.ndarray, digits: int) 
     return bad
 
 
-def trace_array(formula: Callable[..., Any], params: Mapping, data: Mapping | None) -> Graph:
-    """Trace `formula(params, data)` like `trace`, but its output may be any array."""
-    tr = Tracer()
-    p = {str(k): tr.leaf("param", str(k), check_array("param", str(k), v)) for k, v in params.items()}
-    d = {str(k): (v if np.asarray(v).dtype.kind in "iub"
-                  else tr.leaf("data", str(k), check_array("data", str(k), v)))
-         for k, v in (data or {}).items()}
-    out = formula(_Named("params", p), _Named("data", d))
-    if not isinstance(out, Tensor) or out.tracer is not tr:
-        if isinstance(out, Tensor) or np.asarray(out).dtype.kind not in "iuf":
-            raise InputError("the formula must return an array computed with refgrad ops")
-        out = tr.const(np.asarray(out, dtype=np.float64))
-    return Graph(tuple(tr.nodes), out.node.id, MappingProxyType(tr.params),
-                 MappingProxyType(tr.data), MappingProxyType(tr.values), frozenset(tr.cut))
-
-
 # --- symbolic proof ---------------------------------------------------------------------------
-def _prove(form: _Formula, params: dict, data: dict, graph: Graph, wrt: str, vary: set,
+def _prove(form: Formula, params: dict, data: dict, graph: Graph, wrt: str, vary: set,
            timeout: float) -> tuple[bool, str]:
     """Reduce formula − ∂L/∂wrt to 0 per element with sympy, within `timeout` seconds."""
     fixed = {s: exact(v) for k in set(graph.data) - vary
@@ -325,7 +175,7 @@ def _prove(form: _Formula, params: dict, data: dict, graph: Graph, wrt: str, var
             loss, why = _symbolic(graph, "L")
             if loss is None:
                 return False, f"the loss {why}"
-            elems, why = form.symbolic(params, data)
+            elems, why = _formula_symbolic(form, params, data)
             if elems is None:
                 return False, f"the formula {why}"
             loss = loss.xreplace(fixed)
@@ -340,6 +190,16 @@ def _prove(form: _Formula, params: dict, data: dict, graph: Graph, wrt: str, var
     except TimeoutError:
         return False, f"gave up after {timeout:g} s"
     return True, f"sympy reduced every difference to 0 in {time.monotonic() - start:.2f} s"
+
+
+def _formula_symbolic(form: Formula, params: dict, data: dict) -> tuple[Any, str]:
+    """The formula's per-element sympy expressions valid for all inputs (None and why if none)."""
+    if form.fn is None:
+        return form.elems, ""
+    e, why = _symbolic(form.graph(params, data), "F")
+    if e is None:
+        return None, why
+    return np.array(e.tolist() if hasattr(e, "tolist") else e, dtype=object).reshape(form.shape), ""
 
 
 def _symbolic(graph: Graph, tag: str) -> tuple[Any, str]:

@@ -91,8 +91,10 @@ def check_array(kind: str, name: str, value: Any) -> np.ndarray:
     return arr
 
 
-def trace(fn: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> Graph:
-    """Run `fn(params, data)` once on tracers; return the graph of the scalar loss."""
+def trace(fn: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, Any] | None = None,
+          *, scalar: bool = True) -> Graph:
+    """Run `fn(params, data)` once on tracers; return the graph of the scalar loss, or with
+    scalar=False of any array (a gradient formula: it may even be constant)."""
     if not isinstance(params, Mapping) or not params:
         raise InputError("params must be a non-empty dict of name -> float array")
     tr = Tracer()
@@ -105,6 +107,16 @@ def trace(fn: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, 
         else:
             d[str(k)] = tr.leaf("data", str(k), check_array("data", str(k), arr))
     out = fn(_Named("params", p), _Named("data", d))
+    out = _loss(out, tr) if scalar else _array(out, tr)
+    graph = Graph(tuple(tr.nodes), out.node.id, MappingProxyType(tr.params),
+                  MappingProxyType(tr.data), MappingProxyType(tr.values), frozenset(tr.cut))
+    if scalar and not graph.depends_on_params[graph.output]:
+        raise TraceError("the loss does not depend on any parameter")
+    return graph
+
+
+def _loss(out: Any, tr: Tracer) -> Tensor:
+    """`fn`'s output as the scalar loss of this trace; a clear error if it is anything else."""
     if not isinstance(out, Tensor):
         raise TraceError(
             f"fn returned {type(out).__name__}, not a traced value: the loss must be computed "
@@ -117,8 +129,13 @@ def trace(fn: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, 
             raise ShapeError(f"the loss must be a scalar; fn returned shape {out.shape} "
                              "(reduce it with rg.sum or rg.mean)")
         out = out.reshape(())
-    graph = Graph(tuple(tr.nodes), out.node.id, MappingProxyType(tr.params),
-                  MappingProxyType(tr.data), MappingProxyType(tr.values), frozenset(tr.cut))
-    if not any(graph.depends_on_params[i] for i in [graph.output]):
-        raise TraceError("the loss does not depend on any parameter")
-    return graph
+    return out
+
+
+def _array(out: Any, tr: Tracer) -> Tensor:
+    """`fn`'s output as an array of this trace: a traced one, or plain numbers as a constant."""
+    if isinstance(out, Tensor) and out.tracer is tr:
+        return out
+    if isinstance(out, Tensor) or np.asarray(out).dtype.kind not in "iuf":
+        raise InputError(f"fn returned {type(out).__name__}, not an array computed with refgrad ops")
+    return tr.const(np.asarray(out, dtype=np.float64))
