@@ -13,9 +13,9 @@ import time
 
 from refgrad import models
 from refgrad.differentiate.reverse import backward
-from refgrad.evaluate.backends import digits_to_bits, get_backend
+from refgrad.evaluate.backends import digits_to_bits, engine, get_backend
 from refgrad.evaluate.forward import forward
-from refgrad.reference import GUARD_BITS, _engine, reference
+from refgrad.reference import GUARD_BITS, reference
 from refgrad.trace import trace
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         graph = trace(m.loss, params, data)
         n = sum(v.size for v in params.values())
         for bk in args.backends.split(","):
-            b = get_backend(_engine(bk), digits_to_bits(50) + GUARD_BITS)
+            b = get_backend(engine(bk), digits_to_bits(50) + GUARD_BITS)
             rep = 1 if name == "mlp" and bk == "mp" else args.repeat
             t_f = best(lambda b=b, g=graph: forward(g, b), rep)
             t_g = best(lambda b=b, g=graph: backward(g, b, forward(g, b)), rep)

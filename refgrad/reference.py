@@ -16,7 +16,7 @@ import numpy as np
 
 from refgrad.differentiate.reverse import backward
 from refgrad.errors import KinkError, PrecisionError
-from refgrad.evaluate.backends import digits_to_bits, get_backend
+from refgrad.evaluate.backends import digits_to_bits, engine, get_backend
 from refgrad.evaluate.forward import forward
 from refgrad.evaluate.kinks import Kink, find_kinks
 from refgrad.evaluate.precision import (
@@ -154,7 +154,7 @@ def _evaluate(graph: Graph, backend: str, prec: int, point: Any) -> dict:
     runs = []
     kinks: list[Kink] = []
     for i, p in enumerate(precs):
-        b = get_backend(_engine(backend), p)
+        b = get_backend(engine(backend), p)
         vals = forward(graph, b, point)
         if i == 0:
             kinks = find_kinks(graph, b, vals)
@@ -167,17 +167,6 @@ def _evaluate(graph: Graph, backend: str, prec: int, point: Any) -> dict:
             value = vals[graph.output]
         runs.append((b, value, grad))
     return {"runs": runs, "kinks": kinks}
-
-
-def _engine(backend: str) -> str:
-    """'mp' computes on MPFR (gmpy2) when the `fast` extra is installed, else on mpmath."""
-    if backend == "mp":
-        try:
-            import gmpy2  # noqa: F401
-        except ImportError:
-            return "mp"
-        return "mpfr"
-    return backend
 
 
 def _certify(graph: Graph, res: dict, backend: str, prec: int, kinks: list[Kink]) -> Reference:

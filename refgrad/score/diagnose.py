@@ -164,7 +164,7 @@ def _score_numeric(report: Report, n: dict, own: Any, model: Any, graph: Graph, 
     report.numeric_source = "refgrad" if refgrad_fd else "user"
     if overall == "bug" and fp:
         # a broken FD is often effectively one-sided: allow its truncation h/2·|f''| too
-        tol = {k: CONSISTENT * t.numeric_predicted + t.scale + h / 2 * np.abs(model._d(k, 2))
+        tol = {k: CONSISTENT * t.numeric_predicted + t.scale + h / 2 * np.abs(model.derivative(k, 2))
                for k, t in report.tensors.items()}
         report.findings += _fingerprint(graph, report, n, tol, "numeric", dims)
 

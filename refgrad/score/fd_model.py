@@ -23,7 +23,7 @@ import numpy as np
 
 from refgrad.differentiate.finite_difference import STENCILS
 from refgrad.differentiate.taylor import coordinate_derivatives
-from refgrad.evaluate.backends import get_backend
+from refgrad.evaluate.backends import engine, get_backend
 from refgrad.evaluate.forward import forward
 from refgrad.evaluate.precision import round_array
 from refgrad.graph.degree import polynomial_degree
@@ -54,7 +54,7 @@ class FDModel:
     user_steps: bool = True  # the user's FD adds h in the dtype and divides by the nominal h
     notes: list[str] = field(default_factory=list)
 
-    def _d(self, name: str, k: int) -> np.ndarray:
+    def derivative(self, name: str, k: int) -> np.ndarray:
         """f^(k) along each coordinate (exactly 0 when proved so)."""
         if self.degree is not None and k > self.degree:
             return np.zeros(self.grad[name].shape)
@@ -66,13 +66,13 @@ class FDModel:
         for k in self.grad:
             if s in ("forward", "backward"):
                 sign = 1 if s == "forward" else -1
-                t = sign * h / 2 * self._d(k, 2) + h**2 / 6 * self._d(k, 3)
+                t = sign * h / 2 * self.derivative(k, 2) + h**2 / 6 * self.derivative(k, 3)
             elif s == "central":
-                t = h**2 / 6 * self._d(k, 3) + h**4 / 120 * self._d(k, 5)
+                t = h**2 / 6 * self.derivative(k, 3) + h**4 / 120 * self.derivative(k, 5)
             elif s == "five_point":
-                t = -(h**4) / 30 * self._d(k, 5)
+                t = -(h**4) / 30 * self.derivative(k, 5)
             else:
-                t = -(h**2) / 6 * self._d(k, 3)
+                t = -(h**2) / 6 * self.derivative(k, 3)
             out[k] = np.abs(t)
         return out
 
@@ -140,10 +140,8 @@ def _accurate_values(graph: Graph, pts: dict, dtype: np.dtype) -> np.ndarray:
         return forward(graph, get_backend("float64"), pts, batched=True)[graph.output]
     if np.finfo(np.longdouble).nmant >= 63:
         return forward(graph, get_backend("longdouble"), pts, batched=True)[graph.output].astype(np.float64)
-    from refgrad.reference import _engine
-
-    ex = forward(graph, get_backend(_engine("mp"), 128), pts, batched=True, check_domain=False)
-    b = get_backend(_engine("mp"), 128)
+    b = get_backend(engine("mp"), 128)
+    ex = forward(graph, b, pts, batched=True, check_domain=False)
     with b.context():
         vals = np.asarray(b.to_mpf(np.asarray(ex[graph.output], dtype=object)), dtype=object)
     return round_array(vals, np.float64)
