@@ -340,7 +340,8 @@ class ARB(Multiprecision):
         return np.asarray(_ufunc(lambda a, b: _decide_arb(op, a, b), 2)(x, y), dtype=bool)
 
     def matmul(self, a, b):
-        if a.ndim == 2 and b.ndim == 2 and a.size and b.size:
+        # arb_mat pays a conversion per entry: worth it once the product has enough work
+        if a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] >= 2048:
             m = self.flint.arb_mat(a.tolist()) * self.flint.arb_mat(b.tolist())
             out = np.empty((a.shape[0], b.shape[1]), dtype=object)
             out.reshape(-1)[:] = m.entries()
