@@ -204,6 +204,6 @@ def _worst(ref: Reference, digits: int, max_bits: int) -> str:
             where, value, d = f"grad[{k!r}] at {idx}", ref.grad[k][i], int(masked[i])
     return (
         f"could not certify {digits} digits within {max_bits} bits: {where} has only {max(d, 0)} "
-        f"certified digit(s) (current estimate {format_mpf(value, 6)}); heavy cancellation at this "
+        f"certified digit(s) (so far: {format_mpf(value, max(d, 0))}); heavy cancellation at this "
         "point, or a true value of 0 reached through rounding; raise max_bits or try backend='arb'"
     )

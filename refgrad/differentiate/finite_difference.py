@@ -92,11 +92,13 @@ def finite_difference(
     out = FiniteDifference()
     out.steps, out.inexact, out.kinks, out.scheme, out.dtype = {}, {}, {}, scheme, dtype
     point = {k: np.asarray(graph.values[i]) for k, i in graph.params.items()}
+    f64 = get_backend("float64")
+    sides0 = kink_sides(graph, f64, forward(graph, f64)) if scheme != "complex" else {}
     for name in names:
         x = point[name].astype(np.float64)
         if scheme == "complex":
             h = np.full(x.shape, eps) if not relative else eps * np.where(x != 0, np.abs(x), 1.0)
-            vals, _ = _batched(graph, name, point, [x.reshape(-1) + 1j * h.reshape(-1)], dtype)
+            vals, _ = _batched(graph, name, point, [x.reshape(-1) + 1j * h.reshape(-1)], dtype, {})
             out[name] = (np.imag(vals[0]) / h.reshape(-1)).reshape(x.shape)
             out.steps[name], out.inexact[name] = h, np.zeros(x.shape, bool)
             out.kinks[name] = np.full(x.shape, -1)
@@ -108,7 +110,7 @@ def finite_difference(
         exact = np.all([xk.astype(fdt).astype(np.float64) == xk for xk in xs], axis=0)
         need = [k != 0 for k in offsets]
         f0 = forward(graph, get_backend(fdt.name))[graph.output] if not all(need) else None
-        fx, kinks = _batched(graph, name, point, [xk for xk, n in zip(xs, need) if n], fdt)
+        fx, kinks = _batched(graph, name, point, [xk for xk, n in zip(xs, need) if n], fdt, sides0)
         it = iter(fx)
         fk = [next(it) if n else np.full(x.size, f0, dtype=fdt) for n in need]
         acc = np.zeros(x.size, dtype=fdt)
@@ -122,15 +124,15 @@ def finite_difference(
 
 
 def _batched(graph: Graph, name: str, point: dict, columns: list[np.ndarray],
-             dtype: np.dtype) -> tuple[list, np.ndarray]:
+             dtype: np.dtype, sides0: dict) -> tuple[list, np.ndarray]:
     """f at x with coordinate j of `name` replaced by columns[c][j], for every c and j; and
-    per coordinate the first kink node any of its stencil points lies across (−1: none)."""
+    per coordinate the first kink node any of its stencil points lies across (−1: none),
+    judged against the kink sides at the point (`sides0`)."""
     b = get_backend(dtype.name)
     base = point[name]
     n = base.size
     per_eval = sum(int(np.prod(nd.shape)) for nd in graph.nodes) * dtype.itemsize
     chunk = max(1, int(MEMORY // max(per_eval, 1)))
-    sides0 = kink_sides(graph, get_backend("float64"), forward(graph, get_backend("float64")))
     kink = np.full(n, -1)
     results = []
     for col in columns:
@@ -141,7 +143,7 @@ def _batched(graph: Graph, name: str, point: dict, columns: list[np.ndarray],
             batch.reshape(idx.size, -1)[np.arange(idx.size), idx] = col[idx].astype(dtype)
             node_vals = forward(graph, b, {name: batch}, batched=True)
             vals[idx] = node_vals[graph.output]
-            if sides0 and not np.iscomplexobj(batch):
+            if sides0:
                 _, first = crossed(graph, sides0, kink_sides(graph, b, node_vals))
                 kink[idx] = np.where(kink[idx] < 0, first, kink[idx])
         results.append(vals)

@@ -96,8 +96,9 @@ def _ufunc(f: Any, nin: int = 1) -> Any:
     return np.frompyfunc(f, nin, 1)
 
 
-def _objects(f: Any, a: np.ndarray) -> np.ndarray:
-    """f over an object array, always returning an object array (also for 0-d input)."""
+def map_objects(f: Any, a: Any) -> np.ndarray:
+    """f over the elements of an array, always returning an object array (also for 0-d)."""
+    a = np.asarray(a, dtype=object)
     out = np.empty(a.shape, dtype=object)
     out.reshape(-1)[:] = [f(v) for v in a.reshape(-1).tolist()]
     return out
@@ -123,7 +124,7 @@ class Multiprecision(Backend):
     def asarray(self, x):
         a = np.asarray(x)
         if a.dtype == object:
-            return _objects(self.scalar, a)
+            return map_objects(self.scalar, a)
         a = a.astype(np.float64) if a.dtype.kind == "f" else a
         out = np.empty(a.shape, dtype=object)
         out.reshape(-1)[:] = [self.make(v) for v in a.reshape(-1).tolist()]

@@ -24,7 +24,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from refgrad.evaluate.backends import get_backend
+from refgrad.evaluate.backends import Backend, get_backend, map_objects
 from refgrad.evaluate.forward import forward
 from refgrad.graph.graph import Graph
 from refgrad.primitives import REGISTRY, Elementwise
@@ -52,13 +52,6 @@ def exact(v: Any) -> sp.Expr:
     return sp.Rational(int(p), int(q))
 
 
-def _objects(f: Any, a: Any) -> np.ndarray:
-    a = np.asarray(a, dtype=object)
-    out = np.empty(a.shape, dtype=object)
-    out.reshape(-1)[:] = [f(v) for v in a.reshape(-1).tolist()]
-    return out
-
-
 def element_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Object array of real symbols named like `W[0,1]` (just `W` for a 0-d array)."""
     out = np.empty(shape, dtype=object)
@@ -68,7 +61,7 @@ def element_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-class SympyBackend:
+class SympyBackend(Backend):
     """The few backend operations structural forwards need, over sympy expressions.
 
     Comparisons and max cannot be decided symbolically: they use the numeric value of each
@@ -76,10 +69,6 @@ class SympyBackend:
     """
 
     name = "sympy"
-    is_float = False
-    rigorous = False
-    dtype = object
-    prec = 0
 
     def __init__(self, num: dict, subs: dict):
         self.num = num
@@ -92,16 +81,7 @@ class SympyBackend:
         return exact(r)
 
     def asarray(self, x: Any) -> np.ndarray:
-        return _objects(exact, x)
-
-    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.full(shape, sp.Integer(0), dtype=object)
-
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.matmul(a, b)
-
-    def where(self, c: Any, x: Any, y: Any) -> np.ndarray:
-        return np.where(c, x, y)
+        return map_objects(exact, x)
 
     def value(self, e: Any) -> Any:
         """The element's number at the point (mpf)."""
@@ -112,16 +92,16 @@ class SympyBackend:
         return v
 
     def compare(self, op: str, x: Any, y: Any) -> np.ndarray:
-        vx, vy = _objects(self.value, x), _objects(self.value, y)
+        vx, vy = map_objects(self.value, x), map_objects(self.value, y)
         return np.asarray(np.frompyfunc(_OPS[op], 2, 1)(vx, vy), dtype=bool)
 
     def max(self, x: np.ndarray, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
         """The maximising element; ties give the mean of the tied elements."""
-        v = _objects(self.value, x)
+        v = map_objects(self.value, x)
         mask = v == np.max(v, axis=axis, keepdims=True)  # mpf comparisons are exact
         count = mask.sum(axis=axis, keepdims=True)
         total = np.sum(np.where(mask, x, sp.Integer(0)), axis=axis, keepdims=True)
-        out = _objects(lambda e: e, total) * _objects(lambda c: sp.Rational(1, int(c)), count)
+        out = map_objects(lambda e: e, total) * map_objects(lambda c: sp.Rational(1, int(c)), count)
         return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -204,11 +184,11 @@ def to_sympy(graph: Graph, params: Mapping[str, np.ndarray] | None = None, *,
             continue
         if n.is_leaf:
             named = n.op == "param" or (n.op == "data" and data_symbolic)
-            exprs[n.id] = symbols[n.name] if named else _objects(exact, leaves[n.id])
+            exprs[n.id] = symbols[n.name] if named else map_objects(exact, leaves[n.id])
         else:
             xs = [exprs[i] for i in n.inputs]
             if freeze_cuts:
-                xs = [_objects(lambda e: sp.sympify(e).xreplace(subs), x)
+                xs = [map_objects(lambda e: sp.sympify(e).xreplace(subs), x)
                       if (n.id, p) in graph.cut_edges else x for p, x in enumerate(xs)]
             prim = REGISTRY[n.op]
             if isinstance(prim, Elementwise):

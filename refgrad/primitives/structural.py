@@ -119,10 +119,6 @@ def _getitem_vjp(b, g, xs, out, a):
 defstructural("getitem", shape=_getitem_shape, forward=_getitem_fwd, vjp=_getitem_vjp)
 
 
-def _pad_slices(pads):
-    return tuple(slice(lo, lo + n) for (lo, _), n in pads)
-
-
 def _pad_fwd(b, xs, a, nb):
     x = xs[0]
     pads = a["pads"]

@@ -44,8 +44,3 @@ def infer_dtype(*cands: dict[str, np.ndarray] | None) -> np.dtype:
     """The narrowest float dtype among the candidates (float64 if none is narrower)."""
     dts = [a.dtype for c in cands if c for a in c.values() if a.dtype.kind == "f"]
     return min(dts, key=lambda d: d.itemsize) if dts else np.dtype(np.float64)
-
-
-def nonfinite(cand: dict[str, np.ndarray]) -> dict[str, int]:
-    """Count of NaN/Inf entries per tensor (reported, never a crash)."""
-    return {k: int((~np.isfinite(v)).sum()) for k, v in cand.items() if (~np.isfinite(v)).any()}

@@ -33,7 +33,7 @@ from refgrad.evaluate.forward import forward
 from refgrad.graph.graph import Graph
 from refgrad.graph.to_sympy import exact, to_sympy
 from refgrad.primitives import REGISTRY
-from refgrad.reference import reference
+from refgrad.reference import format_mpf, reference
 from refgrad.score.baseline import weighted_depth
 from refgrad.score.formula import Formula
 from refgrad.trace.tracer import trace
@@ -114,8 +114,8 @@ def certify(formula: Any, fn: Callable[..., Any], params: Mapping[str, Any],
         bad = _differ(got, slack, ref.grad[wrt], digits)
         if bad:
             cx = {"params": p, "data": d, "elements": bad,
-                  "formula": [mpmath.nstr(got[i], digits) for i in bad[:20]],
-                  "exact": [mpmath.nstr(ref.grad[wrt][i], digits) for i in bad[:20]]}
+                  "formula": [_certified(got[i], slack[i], digits) for i in bad[:20]],
+                  "exact": [ref.format_grad(wrt, digits)[i] for i in bad[:20]]}
             where = "the given point" if attempts == 1 else f"random point {checked}"
             msg = (f"refuted: the formula differs from the exact ∂L/∂{wrt} at {len(bad)} of "
                    f"{max(got.size, 1)} elements at {where} (first {bad[0]}: formula "
@@ -149,6 +149,16 @@ def _draw(rng: np.random.Generator, k: int, params: dict, data: dict, vary: set)
     p = {n: new(v.astype(np.float64)) for n, v in params.items()}
     d = {n: new(v.astype(np.float64)) if n in vary else v for n, v in data.items()}
     return p, d
+
+
+def _certified(v: Any, slack: Any, digits: int) -> str:
+    """v with only the digits its change between two precisions (slack) leaves certain."""
+    if slack == 0:
+        return format_mpf(v, digits)
+    if v == 0:
+        return "?"
+    d = int(mpmath.floor(mpmath.log10(abs(v) / slack))) - 1
+    return format_mpf(v, min(digits, d))
 
 
 def _differ(got: np.ndarray, slack: np.ndarray, exact: np.ndarray, digits: int) -> list:
